@@ -1,0 +1,5 @@
+import sys
+
+from stenoscope.cli import main
+
+sys.exit(main())
