@@ -134,7 +134,7 @@ def plateau_centre(curve: np.ndarray) -> int:
     while stop < len(curve) and curve[stop] >= level:
         stop += 1
     weights = curve[start:stop] - level + 1e-12
-    return int(round(float(np.average(np.arange(start, stop), weights=weights))))
+    return round(float(np.average(np.arange(start, stop), weights=weights)))
 
 
 @register_keyframe_method("default")
