@@ -16,6 +16,7 @@ import numpy as np
 from stenoscope._fs import atomic_path
 from stenoscope.clip import Clip
 from stenoscope.errors import InputError
+from stenoscope.io._util import first_line
 
 # Which permissively licensed package decodes each compressed transfer syntax (named in errors).
 _PLUGIN_FOR_SYNTAX = {
@@ -53,7 +54,7 @@ def read_dicom(path: Path) -> Clip:
     try:
         ds = pydicom.dcmread(path, force=True)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(path, f"not a readable DICOM file ({_first_line(error)})") from error
+        raise InputError(path, f"not a readable DICOM file ({first_line(error)})") from error
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise InputError(path, "DICOM holds floating-point pixel data, not an X-ray image")
@@ -108,7 +109,7 @@ def _decode_pixels(ds: Any, path: Path) -> np.ndarray:
     try:
         pixels = ds.pixel_array
     except Exception as error:  # decoders raise many types for damaged data
-        raise InputError(path, f"truncated or corrupt pixel data ({_first_line(error)})") from error
+        raise InputError(path, f"truncated or corrupt pixel data ({first_line(error)})") from error
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     pixels = np.asarray(pixels)
     if frames == 1 and pixels.ndim == 2:
@@ -195,11 +196,6 @@ def _syntax_name(syntax: str) -> str:
 
     name = UID(syntax).name
     return f"{name} ({syntax})" if name != syntax else syntax
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def write_dicom(clip: Clip, path: Path) -> Path:
