@@ -64,6 +64,8 @@ def read_dicom(path: Path) -> Clip:
     if samples != 1 or not photometric.startswith("MONOCHROME"):
         cause = f"colour DICOM ({photometric}, {samples} samples per pixel); stenoscope reads grey X-ray only"
         raise InputError(path, cause)
+    if not _transfer_syntax(ds):
+        _assume_read_encoding(ds)
     frames = _decode_pixels(ds, path)
     bits_stored = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
     frames, bits_stored = _to_unsigned(frames, bits_stored, int(ds.get("PixelRepresentation", 0) or 0))
@@ -117,6 +119,20 @@ def _decode_pixels(ds: Any, path: Path) -> np.ndarray:
     if pixels.ndim != 3 or pixels.shape[0] == 0:
         raise InputError(path, f"DICOM pixel data has shape {pixels.shape}, expected frames x rows x columns")
     return pixels
+
+
+def _assume_read_encoding(ds: Any) -> None:
+    """A bare dataset (no file meta) is uncompressed in the encoding pydicom detected while reading it."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    implicit, little = ds.original_encoding
+    if not hasattr(ds, "file_meta") or ds.file_meta is None:
+        ds.file_meta = FileMetaDataset()
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def _transfer_syntax(ds: Any) -> str:
