@@ -1,0 +1,158 @@
+"""What every stenoscope model shares: its preprocessing and the rules that turn outputs into answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stenoscope.errors import ModelError
+
+Pool = Literal["avg", "max", "lse"]
+
+# Sharpness of log-sum-exp pooling: between average (r -> 0) and maximum (r -> infinity).
+LSE_SHARPNESS = 4.0
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How frames must be prepared for a model; stored in every checkpoint so nobody re-types it.
+
+    Attributes:
+        input_size: ``(H, W)`` the model was trained at, or ``None`` when any size works (fully
+            convolutional models). :meth:`normalise` resizes to it when set.
+        mean: intensity subtracted after scaling frames to [0, 1].
+        std: divisor applied after subtracting ``mean``.
+        in_chans: channels the model's ``forward`` expects (grey frames are repeated to fill them).
+    """
+
+    input_size: tuple[int, int] | None = None
+    mean: float = 0.5
+    std: float = 0.25
+    in_chans: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_size"] = None if self.input_size is None else list(self.input_size)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
+        size = data.get("input_size")
+        return cls(
+            input_size=None if size is None else (int(size[0]), int(size[1])),
+            mean=float(data["mean"]),
+            std=float(data["std"]),
+            in_chans=int(data.get("in_chans", 1)),
+        )
+
+    def normalise(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Turn float frames in [0, 1] into the model's input tensor ``(B, in_chans, H, W)`` float32.
+
+        Accepts ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` (numpy or torch, as from ``Clip.as_float``).
+        """
+        tensor = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+        tensor = tensor.to(torch.float32)
+        if tensor.ndim == 2:
+            tensor = tensor[None]
+        if tensor.ndim == 3:
+            tensor = tensor[:, None]
+        if tensor.ndim != 4 or tensor.shape[1] != 1:
+            shape = tuple(tensor.shape)
+            raise ValueError(f"expected grey frames (H, W), (B, H, W) or (B, 1, H, W), got {shape}")
+        if self.input_size is not None and tuple(tensor.shape[-2:]) != self.input_size:
+            tensor = F.interpolate(tensor, size=self.input_size, mode="bilinear", align_corners=False)
+        tensor = (tensor - self.mean) / self.std
+        return tensor.expand(-1, self.in_chans, -1, -1).contiguous()
+
+
+def pool_logit_map(logit_map: torch.Tensor, pool: Pool) -> torch.Tensor:
+    """Pool a dense ``(B, K, h, w)`` logit map into image logits ``(B, K)``."""
+    if pool == "avg":
+        return logit_map.mean(dim=(2, 3))
+    if pool == "max":
+        return logit_map.amax(dim=(2, 3))
+    if pool == "lse":
+        flat = logit_map.flatten(2) * LSE_SHARPNESS
+        return (torch.logsumexp(flat, dim=2) - np.log(flat.shape[2])) / LSE_SHARPNESS
+    raise ValueError(f"pool must be 'avg', 'max' or 'lse', got {pool!r}")
+
+
+class StenosisModel(nn.Module):
+    """The interface every stenoscope model offers (see docs/DESIGN.md, "models").
+
+    Subclasses implement :meth:`forward_features` and :meth:`forward_logit_map`, and set ``cam_layer``,
+    ``preprocess`` and ``num_features`` (channels of the features); a lesion heat-map head is optional
+    (``has_heatmap_head``).
+
+    The frame-level rule, used by every command, is :meth:`frame_probability`.
+    """
+
+    cam_layer: str
+    preprocess: Preprocess
+    num_features: int
+    pool: Pool = "avg"
+    heatmap_weight: float = 0.5
+
+    @property
+    def has_heatmap_head(self) -> bool:
+        return False
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(B, C, h, w)``, after attention, for input ``(B, in_chans, H, W)``."""
+        raise NotImplementedError
+
+    def forward_logit_map(self, features: torch.Tensor) -> torch.Tensor:
+        """The classification head applied at every position: dense logits ``(B, 2, h, w)``."""
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Image logits ``(B, 2)``: the dense logit map pooled with ``self.pool``."""
+        return pool_logit_map(self.forward_logit_map(features), self.pool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_heatmap(self, x: torch.Tensor) -> torch.Tensor:
+        """Lesion-centre logits ``(B, 1, ceil(H/s), ceil(W/s))`` from the heat-map head, when there is one."""
+        raise ModelError(f"{type(self).__name__} has no lesion heat-map head")
+
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense stenosis probability ``(B, H, W)`` of the classification head, upsampled to the input grid.
+
+        Each value is the head's softmax at one feature position (a crop classifier applied densely).
+        """
+        logit_map = self.forward_logit_map(self.forward_features(x))
+        probability = logit_map.softmax(dim=1)[:, 1:2]
+        return F.interpolate(probability, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
+    def lesion_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Lesion-centre probability ``(B, H, W)`` of the heat-map head, upsampled to the input grid."""
+        heatmap = torch.sigmoid(self.forward_heatmap(x))
+        return F.interpolate(heatmap, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
+    def frame_probability(self, x: torch.Tensor) -> torch.Tensor:
+        """THE rule that turns whole frames ``(B, in_chans, H, W)`` into stenosis probabilities ``(B,)``.
+
+        - Without a heat-map head: ``softmax(forward(x))[:, 1]``, the quantity the classification head is
+          trained on (its dense logit map pooled with ``pool``: ``avg`` for paper-style whole-frame
+          training, ``max``/``lse`` for a head trained on crops and applied to whole frames).
+        - With a heat-map head: ``(1 - w) * p_head + w * p_lesion``, where ``p_head`` is as above,
+          ``p_lesion`` is the sigmoid of the heat map's highest logit (the most confident lesion centre
+          anywhere in the frame) and ``w = heatmap_weight`` (0.5 unless set at creation and stored in the
+          checkpoint).
+        """
+        if not self.has_heatmap_head:
+            return self.forward(x).softmax(dim=1)[:, 1]
+        features, heatmap = self.forward_with_heatmap(x)
+        head = self.forward_head(features).softmax(dim=1)[:, 1]
+        lesion = torch.sigmoid(heatmap.flatten(1).amax(dim=1))
+        return (1.0 - self.heatmap_weight) * head + self.heatmap_weight * lesion
+
+    def forward_with_heatmap(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone features and heat-map logits from one backbone pass (for joint training and inference)."""
+        return self.forward_features(x), self.forward_heatmap(x)
