@@ -39,7 +39,9 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=str(input), show_header=False)
+    table = Table(show_header=False)
     for key, value in summary.items():
         table.add_row(key, "unknown" if value is None else str(value))
-    Console().print(table)
+    console = Console()
+    console.print(str(input), markup=False, highlight=False, soft_wrap=True)
+    console.print(table)

@@ -8,6 +8,7 @@ required. Only acquisition metadata is kept; patient identifiers are never read 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,21 @@ def read_dicom(path: Path) -> Clip:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(path, f"not a readable DICOM file ({first_line(error)})") from error
+    with warnings.catch_warnings(record=True) as caught:  # pydicom warns (to stderr) about damaged files
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(path, f"not a readable DICOM file ({first_line(error)})") from error
+    ended_early = [str(warning.message) for warning in caught if "End of file" in str(warning.message)]
+    if ended_early:
+        raise InputError(path, f"truncated DICOM file ({first_line(Exception(ended_early[0]))})")
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise InputError(path, "DICOM holds floating-point pixel data, not an X-ray image")
-        raise InputError(path, "DICOM has no pixel data (a report, presentation state or truncated header?)")
+        if len(ds) == 0:
+            raise InputError(path, "truncated DICOM file (nothing after the file header)")
+        raise InputError(path, "DICOM has no pixel data (a truncated file, or a report rather than an image)")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if samples != 1 or not photometric.startswith("MONOCHROME"):
@@ -109,7 +117,9 @@ def _decode_pixels(ds: Any, path: Path) -> np.ndarray:
             cause = f"no decoder for transfer syntax {_syntax_name(syntax)}; pip install {plugin}"
             raise InputError(path, cause)
     try:
-        pixels = ds.pixel_array
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pixels = ds.pixel_array
     except Exception as error:  # decoders raise many types for damaged data
         raise InputError(path, f"truncated or corrupt pixel data ({first_line(error)})") from error
     frames = int(ds.get("NumberOfFrames", 1) or 1)
