@@ -195,3 +195,33 @@ def test_implicit_vr_file_meta_round_trip(tmp_path: Path) -> None:
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     ds.save_as(tmp_path / "implicit.dcm", implicit_vr=True, little_endian=True)
     np.testing.assert_array_equal(read_clip(tmp_path / "implicit.dcm").frames, _ramp())
+
+
+def test_folder_of_single_frame_dicoms_follows_instance_number(tmp_path: Path) -> None:
+    frames = _ramp(n_frames=3)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    series_uid = pydicom.uid.generate_uid()
+    for index, frame in enumerate(frames):  # file names in reverse acquisition order
+        path = write_clip(_clip(frame, frame_time_ms=80.0), tmp_path / "one.dcm")
+        _rewrite(
+            path,
+            folder / f"IMG{2 - index:04d}",
+            lambda ds, number=index + 1: (
+                setattr(ds, "SeriesInstanceUID", series_uid),
+                setattr(ds, "InstanceNumber", number),
+            ),
+        )
+    (folder / "DICOMDIR.txt").write_text("index")
+    clip = read_clip(folder)
+    np.testing.assert_array_equal(clip.frames, frames)
+    assert clip.format == "dicom" and clip.frame_time_ms == 80.0 and clip.source == str(folder)
+
+
+def test_folder_of_several_dicom_series_is_refused(tmp_path: Path) -> None:
+    from stenoscope.errors import InputError
+
+    for name in ("run1.dcm", "run2.dcm"):
+        write_clip(_clip(_ramp()), tmp_path / name)
+    with pytest.raises(InputError, match="2 DICOM series"):
+        read_clip(tmp_path)

@@ -308,3 +308,50 @@ def _ds(value: float) -> str:
     """A Decimal String of at most 16 characters."""
     text = f"{value:.6g}"
     return text if len(text) <= 16 else f"{value:.8e}"[:16]
+
+
+def read_dicom_folder(folder: Path, files: list[Path]) -> Clip:
+    """A run exported as one single-frame DICOM file per frame, ordered by InstanceNumber.
+
+    Only one series is accepted: a study folder with several runs is ambiguous, so the error asks for one.
+    """
+    import pydicom
+
+    headers = []
+    for file in files:
+        try:
+            headers.append(pydicom.dcmread(file, stop_before_pixels=True, force=True))
+        except Exception as error:  # pydicom raises many types for damaged headers
+            raise InputError(file, f"not a readable DICOM file ({first_line(error)})") from error
+    series = {str(header.get("SeriesInstanceUID", "")) for header in headers}
+    if len(series) > 1:
+        raise InputError(
+            folder, f"folder holds {len(series)} DICOM series; pass one file or one series' folder"
+        )
+    ordered = [
+        file
+        for _, _, file in sorted(
+            (int(header.get("InstanceNumber") or 0), index, file)
+            for index, (header, file) in enumerate(zip(headers, files, strict=True))
+        )
+    ]
+    clips = [read_dicom(file) for file in ordered]
+    if len(clips) > 1 and any(clip.n_frames > 1 for clip in clips):
+        raise InputError(folder, "folder holds several multi-frame DICOM runs; pass one file")
+    sizes = {clip.frames.shape[1:] for clip in clips}
+    if len(sizes) > 1:
+        odd = [
+            file.name
+            for file, clip in zip(ordered, clips, strict=True)
+            if clip.frames.shape[1:] != clips[0].frames.shape[1:]
+        ]
+        raise InputError(folder, f"DICOM frames differ in size from {ordered[0].name}: {', '.join(odd[:3])}")
+    bits = max(clip.bits_stored for clip in clips)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    first = clips[0]
+    return first.with_frames(
+        np.concatenate([clip.frames.astype(dtype) for clip in clips]),
+        bits_stored=bits,
+        source=str(folder),
+        extra={**first.extra, "n_files": len(files)},
+    )

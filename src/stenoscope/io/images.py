@@ -1,7 +1,8 @@
 """Single images (png, jpg, bmp, tif; multi-page TIFF as a run) and folders of frame images.
 
 A folder is read in natural order (``frame_2`` before ``frame_10``); files that are not images (the
-``.xml`` box annotations beside each Danilov frame, ``.txt`` notes) are ignored. Grey conversion and
+``.xml`` box annotations beside each Danilov frame, ``.txt`` notes) are ignored. A folder with no images
+but DICOM files is read as a run exported one DICOM file per frame. Grey conversion and
 bit depth follow :mod:`stenoscope.io._grey`. Frame folders carry no timing: ``frame_time_ms`` is None.
 """
 
@@ -47,6 +48,11 @@ def read_frame_folder(folder: Path) -> Clip:
         key=natural_key,
     )
     if not files:
+        dicom_files = _dicom_files(folder)
+        if dicom_files:
+            from stenoscope.io.dicom import read_dicom_folder
+
+            return read_dicom_folder(folder, dicom_files)
         suffixes = ", ".join(sorted(suffix[1:] for suffix in IMAGE_SUFFIXES))
         raise InputError(folder, f"folder holds no image frames ({suffixes})")
     pages: list[np.ndarray] = []
@@ -61,6 +67,20 @@ def read_frame_folder(folder: Path) -> Clip:
     if len({page.dtype for page in pages}) > 1:
         pages = [page.astype(np.uint16) for page in pages]
     return _clip(np.stack(pages), folder, "frames", colour, extra={"n_files": len(files)})
+
+
+def _dicom_files(folder: Path) -> list[Path]:
+    """Files in ``folder`` whose content is DICOM, in natural order (DICOMDIR indexes excluded)."""
+    from stenoscope.io.dicom import looks_like_dicom
+
+    found = []
+    for entry in sorted(folder.iterdir(), key=natural_key):
+        if not entry.is_file() or entry.name.startswith(".") or entry.name.upper() == "DICOMDIR":
+            continue
+        with entry.open("rb") as handle:
+            if looks_like_dicom(handle.read(132)):
+                found.append(entry)
+    return found
 
 
 def write_frame_folder(clip: Clip, folder: Path) -> Path:
