@@ -1,0 +1,1 @@
+"""Metrics (classification, clip votes, localisation, bootstrap CIs) and model evaluation on any dataset."""

@@ -1,0 +1,291 @@
+"""Classification and localisation metrics, with bootstrap confidence intervals.
+
+Classification: AUC, accuracy, sensitivity, specificity at a threshold; clip-wise accuracy by the paper's
+majority vote of key frames and by mean probability. Localisation: the pointing game (is the top peak of a
+heat map inside a lesion box?) and lesion-level sensitivity at 0.5/1/2 false positives per image (FROC
+operating points). A peak counts as a hit inside a box widened by ``margin`` pixels (8 by default): box
+annotations are loose, and a peak on the vessel just past a box's edge still points at the lesion.
+
+Everything returns plain floats (``None`` where undefined, e.g. an AUC with one class), JSON-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FP_RATES = (0.5, 1.0, 2.0)
+HIT_MARGIN = 8.0
+
+Metric = Callable[[np.ndarray, np.ndarray], float | None]
+
+
+def auc(labels: Sequence[int], probabilities: Sequence[float]) -> float | None:
+    """Area under the ROC curve; ``None`` when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    labels_array = np.asarray(labels)
+    if np.unique(labels_array).size < 2:
+        return None
+    return float(roc_auc_score(labels_array, np.asarray(probabilities, dtype=np.float64)))
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def accuracy(labels: Sequence[int], probabilities: Sequence[float], threshold: float = 0.5) -> float | None:
+    labels_array = np.asarray(labels)
+    predicted = np.asarray(probabilities) >= threshold
+    return _rate(int((predicted == (labels_array == 1)).sum()), labels_array.size)
+
+
+def sensitivity(
+    labels: Sequence[int], probabilities: Sequence[float], threshold: float = 0.5
+) -> float | None:
+    """True-positive rate: share of stenosis samples predicted positive."""
+    labels_array, predicted = np.asarray(labels), np.asarray(probabilities) >= threshold
+    return _rate(int((predicted & (labels_array == 1)).sum()), int((labels_array == 1).sum()))
+
+
+def specificity(
+    labels: Sequence[int], probabilities: Sequence[float], threshold: float = 0.5
+) -> float | None:
+    """True-negative rate: share of normal samples predicted negative."""
+    labels_array, predicted = np.asarray(labels), np.asarray(probabilities) >= threshold
+    return _rate(int((~predicted & (labels_array == 0)).sum()), int((labels_array == 0).sum()))
+
+
+CLASSIFICATION_METRICS: dict[str, Metric] = {
+    "auc": auc,
+    "accuracy": accuracy,
+    "sensitivity": sensitivity,
+    "specificity": specificity,
+}
+
+
+def classification_metrics(labels: Sequence[int], probabilities: Sequence[float]) -> dict[str, float | None]:
+    """AUC, accuracy, sensitivity and specificity (threshold 0.5) plus the counts."""
+    labels_array = np.asarray(labels)
+    result: dict[str, Any] = {
+        name: fn(labels_array, np.asarray(probabilities)) for name, fn in CLASSIFICATION_METRICS.items()
+    }
+    result |= {"n": int(labels_array.size), "n_positive": int((labels_array == 1).sum())}
+    return result
+
+
+def _column(items: Sequence[Any]) -> np.ndarray:
+    """Items as an array indexable by an index array; ragged items (peak lists, boxes) as objects."""
+    if isinstance(items, np.ndarray):
+        return items
+    column = np.empty(len(items), dtype=object)
+    column[:] = list(items)
+    return column if any(isinstance(item, (list, tuple, np.ndarray)) for item in items) else np.asarray(items)
+
+
+def bootstrap_ci(
+    metric: Callable[..., float | None],
+    *arrays: Sequence[Any],
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``metric(*arrays)`` over resampled items (or whole groups).
+
+    With ``groups``, whole groups are resampled (cluster bootstrap), since frames of one clip or patient
+    are not independent. Resamples where the metric is undefined (e.g. one class) are skipped; ``None``
+    when fewer than half of them are defined.
+    """
+    rng = np.random.default_rng(seed)
+    columns = [_column(array) for array in arrays]
+    n_items = len(columns[0])
+    if n_items == 0:
+        return None
+    if groups is None:
+        members = [np.array([i]) for i in range(n_items)]
+    else:
+        group_ids = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
+        members = [np.flatnonzero(group_ids == g) for g in range(group_ids.max() + 1)]
+    values = []
+    for _ in range(n_resamples):
+        picked = rng.integers(len(members), size=len(members))
+        index = np.concatenate([members[i] for i in picked])
+        value = metric(*(column[index] for column in columns))
+        if value is not None:
+            values.append(value)
+    if len(values) < n_resamples / 2:
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def clip_predictions(
+    labels: Sequence[int], probabilities: Sequence[float], groups: Sequence[str], rule: str = "vote"
+) -> tuple[np.ndarray, np.ndarray]:
+    """One label and one score per group (clip).
+
+    Args:
+        rule: ``vote``: the share of the clip's frames predicted positive (the paper's majority vote:
+            positive when more than half are; a tie counts as positive); ``mean``: the mean probability.
+
+    Returns:
+        ``(labels, scores)``; a clip's label is positive when any of its frames is.
+    """
+    labels_array, probability = np.asarray(labels), np.asarray(probabilities, dtype=np.float64)
+    names, ids = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    clip_labels = np.zeros(len(names), dtype=np.int64)
+    scores = np.zeros(len(names))
+    for index in range(len(names)):
+        member = ids == index
+        clip_labels[index] = int(labels_array[member].max())
+        if rule == "vote":
+            scores[index] = float((probability[member] >= 0.5).mean())
+        elif rule == "mean":
+            scores[index] = float(probability[member].mean())
+        else:
+            raise ValueError(f"rule must be 'vote' or 'mean', got {rule!r}")
+    return clip_labels, scores
+
+
+def clip_accuracy(
+    labels: Sequence[int], probabilities: Sequence[float], groups: Sequence[str], rule: str = "vote"
+) -> float | None:
+    """Clip-wise accuracy by majority vote (``vote``) or by mean probability >= 0.5 (``mean``)."""
+    clip_labels, scores = clip_predictions(labels, probabilities, groups, rule)
+    return accuracy(clip_labels, scores)
+
+
+# ---------------------------------------------------------------- localisation
+
+
+def _inside(x: float, y: float, boxes: np.ndarray, margin: float) -> np.ndarray:
+    """Which boxes (``x, y, w, h``, widened by ``margin``) contain the point."""
+    if not len(boxes):
+        return np.zeros(0, dtype=bool)
+    return (
+        (x >= boxes[:, 0] - margin)
+        & (x <= boxes[:, 0] + boxes[:, 2] + margin)
+        & (y >= boxes[:, 1] - margin)
+        & (y <= boxes[:, 1] + boxes[:, 3] + margin)
+    )
+
+
+def pointing_game(
+    peaks: Sequence[Sequence[tuple[float, float, float]]],
+    boxes: Sequence[np.ndarray],
+    margin: float = HIT_MARGIN,
+) -> float | None:
+    """Share of images with boxes whose highest-scoring peak ``(x, y, score)`` lies in a (widened) box.
+
+    Images without boxes are left out; an image with boxes and no peak is a miss.
+    """
+    hits = []
+    for image_peaks, image_boxes in zip(peaks, boxes, strict=True):
+        image_boxes = np.asarray(image_boxes, dtype=np.float64).reshape(-1, 4)
+        if not len(image_boxes):
+            continue
+        if not len(image_peaks):
+            hits.append(False)
+            continue
+        x, y, _ = max(image_peaks, key=lambda peak: peak[2])
+        hits.append(bool(_inside(x, y, image_boxes, margin).any()))
+    return None if not hits else float(np.mean(hits))
+
+
+def froc_curve(
+    peaks: Sequence[Sequence[tuple[float, float, float]]],
+    boxes: Sequence[np.ndarray],
+    margin: float = HIT_MARGIN,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Free-response ROC: (false positives per image, lesion sensitivity) as the score threshold falls.
+
+    A peak inside a (widened) lesion box detects that lesion; further peaks on an already detected lesion
+    are neither hits nor false positives; a peak outside every box is a false positive. Peaks with equal
+    scores enter together.
+    """
+    n_images = len(boxes)
+    all_boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
+    n_lesions = sum(len(b) for b in all_boxes)
+    flat = [(score, image, x, y) for image, image_peaks in enumerate(peaks) for x, y, score in image_peaks]
+    flat.sort(key=lambda item: -item[0])
+    detected = [np.zeros(len(b), dtype=bool) for b in all_boxes]
+    false_positives, hits = 0, 0
+    fp_rate, sens = [0.0], [0.0]
+    for position, (score, image, x, y) in enumerate(flat):
+        inside = _inside(x, y, all_boxes[image], margin)
+        if inside.any():
+            new = inside & ~detected[image]
+            if new.any():
+                detected[image][np.flatnonzero(new)[0]] = True
+                hits += 1
+        else:
+            false_positives += 1
+        last_of_score = position + 1 == len(flat) or flat[position + 1][0] != score
+        if last_of_score:
+            fp_rate.append(false_positives / max(n_images, 1))
+            sens.append(hits / n_lesions if n_lesions else 0.0)
+    return np.array(fp_rate), np.array(sens)
+
+
+def lesion_sensitivity(
+    peaks: Sequence[Sequence[tuple[float, float, float]]],
+    boxes: Sequence[np.ndarray],
+    fp_rates: Sequence[float] = FP_RATES,
+    margin: float = HIT_MARGIN,
+) -> dict[str, float | None]:
+    """Lesion-level sensitivity at each rate of false positives per image (the best threshold within it).
+
+    Keys are ``"0.5"``, ``"1"``, ``"2"``; ``None`` when there is no lesion at all.
+    """
+    n_lesions = sum(len(np.asarray(b).reshape(-1, 4)) for b in boxes)
+    fp_rate, sens = froc_curve(peaks, boxes, margin)
+    result: dict[str, float | None] = {}
+    for rate in fp_rates:
+        key = f"{rate:g}"
+        result[key] = None if n_lesions == 0 else float(sens[fp_rate <= rate + 1e-12].max())
+    return result
+
+
+# ---------------------------------------------------------------- plots
+
+
+def roc_curve_png(
+    curves: Sequence[tuple[str, Sequence[int], Sequence[float]]], path: str | Path, title: str = "ROC"
+) -> Path:
+    """Write ROC curves (one per ``(name, labels, probabilities)``, e.g. per fold) to a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    from stenoscope._fs import atomic_path
+
+    figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
+    for name, labels, probabilities in curves:
+        if np.unique(np.asarray(labels)).size < 2:
+            continue
+        fpr, tpr, _ = roc_curve(np.asarray(labels), np.asarray(probabilities))
+        value = auc(labels, probabilities)
+        axes.plot(fpr, tpr, label=f"{name} (AUC {value:.3f})")
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axes.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def mean_sd(values: Sequence[float | None]) -> dict[str, float | None]:
+    """Mean and sample standard deviation of the defined values (``None`` ignored)."""
+    defined = np.array([v for v in values if v is not None], dtype=np.float64)
+    if defined.size == 0:
+        return {"mean": None, "sd": None}
+    return {"mean": float(defined.mean()), "sd": float(defined.std(ddof=1)) if defined.size > 1 else 0.0}
