@@ -225,3 +225,39 @@ def test_folder_of_several_dicom_series_is_refused(tmp_path: Path) -> None:
         write_clip(_clip(_ramp()), tmp_path / name)
     with pytest.raises(InputError, match="2 DICOM series"):
         read_clip(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("syntax", "codec", "muxer"),
+    [("1.2.840.10008.1.2.4.102", "libx264", "h264"), ("1.2.840.10008.1.2.4.100", "mpeg2video", "mpeg2video")],
+)
+def test_dicom_video_transfer_syntaxes_decode_to_grey(
+    tmp_path: Path, syntax: str, codec: str, muxer: str
+) -> None:
+    import io
+    from fractions import Fraction
+
+    import av
+
+    rows, columns = np.mgrid[0:64, 0:80]
+    frames = np.stack([(100 + rows + columns + 10 * index).clip(0, 255) for index in range(5)]).astype(
+        np.uint8
+    )
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=muxer) as container:
+        stream = container.add_stream(codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 80, 64, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="gray")))
+        container.mux(stream.encode(None))
+
+    def as_video(ds: pydicom.Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_PARTIAL_420", 0
+        ds.NumberOfFrames, ds.Rows, ds.Columns = 5, 64, 80
+        ds.PixelData = pydicom.encaps.encapsulate([buffer.getvalue()], has_bot=False)
+
+    source = write_clip(_clip(frames, frame_time_ms=40.0), tmp_path / "plain.dcm")
+    clip = read_clip(_rewrite(source, tmp_path / "video.dcm", as_video))
+    assert clip.frames.shape == frames.shape and clip.frame_time_ms == 40.0 and clip.format == "dicom"
+    assert np.abs(clip.frames.astype(int) - frames).mean() < 3

@@ -157,12 +157,12 @@ def test_arrays_that_are_not_frames(cli, tmp_path: Path, array: np.ndarray, caus
 
 
 def test_unsupported_transfer_syntax(cli, tmp_path: Path) -> None:
-    def as_mpeg2(ds: pydicom.Dataset) -> None:
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2 Main Profile, no decoder
-        ds.PixelData = pydicom.encaps.encapsulate([b"\x00\x00\x01\xb3" + bytes(60)])
+    def as_jpip(ds: pydicom.Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.94"  # JPIP Referenced: pixels elsewhere
+        ds.PixelData = pydicom.encaps.encapsulate([bytes(64)])
 
-    path = _edited_dicom(tmp_path, "mpeg2.dcm", as_mpeg2)
-    _expect_one_line_error(cli, path, "unsupported transfer syntax", "MPEG2")
+    path = _edited_dicom(tmp_path, "jpip.dcm", as_jpip)
+    _expect_one_line_error(cli, path, "unsupported transfer syntax", "JPIP")
 
 
 def test_missing_decoder_names_the_plugin(cli, tmp_path: Path, monkeypatch) -> None:

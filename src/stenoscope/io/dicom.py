@@ -3,7 +3,8 @@
 Decoding goes through pydicom 3's pixel plugins, which here means only permissively licensed decoders:
 python-gdcm (JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000), pylibjpeg-openjpeg (JPEG 2000),
 pylibjpeg-rle and pydicom itself (RLE), pyjpegls (JPEG-LS). The GPL pylibjpeg-libjpeg plugin is never
-required. Only acquisition metadata is kept; patient identifiers are never read into the Clip.
+required. DICOM video (MPEG-2, H.264, HEVC transfer syntaxes) is decoded with PyAV. Only acquisition
+metadata is kept; patient identifiers are never read into the Clip.
 """
 
 from __future__ import annotations
@@ -33,6 +34,27 @@ _PLUGIN_FOR_SYNTAX = {
     "1.2.840.10008.1.2.4.202": "pylibjpeg-openjpeg",  # HTJ2K Lossless RPCL
     "1.2.840.10008.1.2.4.203": "pylibjpeg-openjpeg",  # HTJ2K
     "1.2.840.10008.1.2.5": "pylibjpeg-rle",  # RLE Lossless
+}
+
+# DICOM video transfer syntaxes: the fragments form one MPEG-2 / H.264 / HEVC elementary stream, decoded
+# with PyAV. Their photometric interpretation is YBR 4:2:0 by rule; the luma plane is the grey picture.
+_VIDEO_DEMUXER = {
+    **dict.fromkeys(
+        (
+            "1.2.840.10008.1.2.4.100",
+            "1.2.840.10008.1.2.4.100.1",
+            "1.2.840.10008.1.2.4.101",
+            "1.2.840.10008.1.2.4.101.1",
+        ),
+        "mpegvideo",
+    ),
+    **{
+        f"1.2.840.10008.1.2.4.{number}{variant}": "h264"
+        for number in range(102, 107)
+        for variant in ("", ".1")
+    },
+    "1.2.840.10008.1.2.4.107": "hevc",
+    "1.2.840.10008.1.2.4.108": "hevc",
 }
 
 _XA_STORAGE = "1.2.840.10008.5.1.4.1.1.12.1"  # X-Ray Angiographic Image Storage
@@ -69,13 +91,14 @@ def read_dicom(path: Path) -> Clip:
         raise InputError(path, "DICOM has no pixel data (a truncated file, or a report rather than an image)")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if samples != 1 or not photometric.startswith("MONOCHROME"):
+    video = _VIDEO_DEMUXER.get(_transfer_syntax(ds))
+    if video is None and (samples != 1 or not photometric.startswith("MONOCHROME")):
         cause = f"colour DICOM ({photometric}, {samples} samples per pixel); stenoscope reads grey X-ray only"
         raise InputError(path, cause)
     if not _transfer_syntax(ds):
         _assume_read_encoding(ds)
-    frames = _decode_pixels(ds, path)
-    bits_stored = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
+    frames = _decode_video(ds, path, video) if video else _decode_pixels(ds, path)
+    bits_stored = 8 if video else int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
     frames, bits_stored = _to_unsigned(frames, bits_stored, int(ds.get("PixelRepresentation", 0) or 0))
     if photometric == "MONOCHROME1":
         frames = ((1 << bits_stored) - 1 - frames).astype(frames.dtype)
@@ -110,7 +133,7 @@ def _decode_pixels(ds: Any, path: Path) -> np.ndarray:
         try:
             decoder = get_decoder(syntax)
         except NotImplementedError:
-            cause = f"unsupported transfer syntax {_syntax_name(syntax)}; export it uncompressed or as mp4"
+            cause = f"unsupported transfer syntax {_syntax_name(syntax)}; export it uncompressed"
             raise InputError(path, cause) from None
         if not decoder.is_available:
             plugin = _PLUGIN_FOR_SYNTAX.get(syntax, "python-gdcm")
@@ -129,6 +152,25 @@ def _decode_pixels(ds: Any, path: Path) -> np.ndarray:
     if pixels.ndim != 3 or pixels.shape[0] == 0:
         raise InputError(path, f"DICOM pixel data has shape {pixels.shape}, expected frames x rows x columns")
     return pixels
+
+
+def _decode_video(ds: Any, path: Path, demuxer: str) -> np.ndarray:
+    """Decode an MPEG-2/H.264/HEVC DICOM video (all fragments are one stream) to grey ``uint8`` frames."""
+    import io
+
+    import av
+    from pydicom.encaps import generate_frames
+
+    try:
+        stream = next(generate_frames(ds.PixelData, number_of_frames=1))
+        with av.open(io.BytesIO(stream), format=demuxer) as container:
+            frames = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    except (av.FFmpegError, StopIteration, ValueError) as error:
+        raise InputError(path, f"truncated or corrupt DICOM video stream ({first_line(error)})") from error
+    if not frames:
+        raise InputError(path, "DICOM video stream has zero frames")
+    rows, columns = int(ds.get("Rows") or frames[0].shape[0]), int(ds.get("Columns") or frames[0].shape[1])
+    return np.stack(frames)[:, :rows, :columns]  # encoders pad to whole macroblocks
 
 
 def _assume_read_encoding(ds: Any) -> None:
