@@ -261,3 +261,51 @@ def test_dicom_video_transfer_syntaxes_decode_to_grey(
     clip = read_clip(_rewrite(source, tmp_path / "video.dcm", as_video))
     assert clip.frames.shape == frames.shape and clip.frame_time_ms == 40.0 and clip.format == "dicom"
     assert np.abs(clip.frames.astype(int) - frames).mean() < 3
+
+
+def test_jpeg_baseline_dicom_decodes_close_to_the_original(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    rows, columns = np.mgrid[0:64, 0:48]
+    frames = np.stack([(60 + 2 * rows + columns + 5 * index) for index in range(3)]).astype(np.uint8)
+    encoded = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
+        encoded.append(buffer.getvalue())
+
+    def as_jpeg(ds: pydicom.Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGBaseline8Bit
+        ds.PixelData = pydicom.encaps.encapsulate(encoded)
+
+    source = write_clip(_clip(frames), tmp_path / "plain.dcm")
+    clip = read_clip(_rewrite(source, tmp_path / "jpeg.dcm", as_jpeg))
+    assert clip.frames.shape == frames.shape
+    assert np.abs(clip.frames.astype(int) - frames).mean() < 2
+
+
+def test_signed_pixels_are_shifted_to_start_at_zero(tmp_path: Path) -> None:
+    signed = np.array([[[-2048, -1], [0, 2047]]], dtype=np.int16)
+
+    def as_signed(ds: pydicom.Dataset) -> None:
+        ds.PixelRepresentation = 1
+        ds.Rows, ds.Columns, ds.NumberOfFrames = 2, 2, 1
+        ds.PixelData = signed.tobytes()
+
+    source = write_clip(_clip(_ramp(top=4095), bits=12), tmp_path / "plain.dcm")
+    clip = read_clip(_rewrite(source, tmp_path / "signed.dcm", as_signed))
+    np.testing.assert_array_equal(clip.frames[0], [[0, 2047], [2048, 4095]])
+    assert clip.frames.dtype == np.uint16 and clip.bits_stored == 12
+
+
+def test_written_dicom_is_read_by_gdcm_as_well(tmp_path: Path) -> None:
+    gdcm = pytest.importorskip("gdcm")
+    path = write_clip(_clip(_ramp(top=4095), bits=12, frame_time_ms=66.7), tmp_path / "run.dcm")
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    assert reader.Read()
+    image = reader.GetImage()
+    assert image.GetNumberOfDimensions() == 3 and image.GetDimension(2) == 3
+    assert image.GetPixelFormat().GetBitsStored() == 12
