@@ -1,0 +1,352 @@
+"""``analyze``: one clip in, one :class:`Report` out (key frames -> classifier -> heat maps -> clip vote).
+
+Resizing policy: the model sees each frame resized so its long side is the long side the model was trained
+at (``train_long_side`` in the checkpoint metadata; 512 px, the ARCADE frame size, when absent), aspect ratio
+kept. Angiograms from other systems (e.g. 1024 px) then show vessels at the scale the model learned; a
+model with a fixed ``preprocess.input_size`` gets exactly that size. Heat maps are resized back to the input
+grid, so peaks and boxes are always in the input's pixel coordinates.
+
+Heat maps of the whole clip (for clip.gif / clip.mp4) are not propagated from the key frames: the model runs
+on every frame (its lesion heat-map head when it has one, else Grad-CAM), in batches, at the same scale as
+the key frames, so every frame of the video shows what the model sees in that frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from stenoscope.clip import Clip
+from stenoscope.errors import ModelError
+from stenoscope.report.ood import distribution_warnings
+from stenoscope.report.results import (
+    BoxResult,
+    ClipDecision,
+    FrameResult,
+    ModelInfo,
+    PeakResult,
+    Report,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+DEFAULT_LONG_SIDE = 512  # ARCADE frames, on which the shipped model is trained
+DEFAULT_THRESHOLD = 0.5
+MAX_PEAKS = 5
+# Peaks/boxes threshold on each kind of map: the head's map is a calibrated lesion-centre probability;
+# Grad-CAM maps are scaled to [0, 1] per frame, so only their upper half counts as "hot".
+HEAD_PEAK_THRESHOLD = 0.3
+GRADCAM_PEAK_THRESHOLD = 0.5
+BATCH_FRAMES = 8  # frames per forward pass over the whole clip (bounds memory on long runs)
+
+
+def model_metadata(model: nn.Module) -> dict[str, Any]:
+    """The checkpoint's user metadata a loaded model carries (empty for a freshly created one)."""
+    metadata = getattr(model, "checkpoint_metadata", None)
+    return dict(metadata) if isinstance(metadata, Mapping) else {}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_summary(weights_file: Path | None, metadata: Mapping[str, Any]) -> str | None:
+    """The model card's summary: metadata ``card_summary``, else the first section of a MODEL_CARD.md
+    beside the weights (the text before its second heading), plain text, at most ~1500 characters.
+    """
+    if metadata.get("card_summary"):
+        return str(metadata["card_summary"])
+    if weights_file is None or not (weights_file.parent / "MODEL_CARD.md").is_file():
+        return None
+    lines = []
+    for line in (weights_file.parent / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            if lines:
+                break
+            continue
+        lines.append(line.strip())
+    text = " ".join(line for line in lines if line).replace("**", "").replace("`", "")
+    return text[:1500] or None
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A model ready to run and what identifies it in reports (resolve once, analyse many clips)."""
+
+    module: nn.Module
+    info: ModelInfo
+
+
+ModelSpec = Union["nn.Module", str, Path, LoadedModel, None]
+
+
+def resolve_model(model: ModelSpec) -> LoadedModel:
+    """The model to run and what identifies it: a module as given, a checkpoint path or shipped name, or
+    (``None``) the shipped model. A file's sha256 is computed from the exact bytes loaded.
+    """
+    from torch import nn
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, nn.Module):
+        metadata = model_metadata(model)
+        name = str(getattr(model, "model_name", None) or type(model).__name__)
+        version = metadata.get("model_version")
+        info = ModelInfo(name, None if version is None else str(version), None, card_summary(None, metadata))
+        return LoadedModel(model.eval(), info)
+    from stenoscope.models import load_model, read_model_metadata, shipped_weights_path
+
+    try:
+        if model is None:
+            path = shipped_weights_path()
+        elif Path(model).is_file():
+            path = Path(model)
+        elif Path(model).suffix or Path(model).name != str(model):
+            raise ModelError(f"{model}: no such model file")
+        else:
+            path = shipped_weights_path(str(model))
+        loaded = load_model(path)
+    except ModelError as error:
+        if model is None:
+            raise ModelError(f"{error} (or pass a model file with --model PATH)") from error
+        raise
+    header = read_model_metadata(path)
+    metadata = model_metadata(loaded)
+    info = ModelInfo(
+        name=str(metadata.get("model_name") or header.get("name") or path.stem),
+        version=str(metadata.get("model_version") or header.get("version") or "") or None,
+        sha256=_sha256(path),
+        card_summary=card_summary(path, metadata),
+    )
+    return LoadedModel(loaded.eval(), info)
+
+
+def working_size(height: int, width: int, model: nn.Module, long_side: int | None) -> tuple[int, int]:
+    """``(H, W)`` the model sees for a frame of ``height`` x ``width`` (see the module's resizing policy)."""
+    fixed = getattr(model.preprocess, "input_size", None)
+    if fixed is not None:
+        return int(fixed[0]), int(fixed[1])
+    if long_side is None:
+        return height, width
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_model_input(frames: np.ndarray, model: nn.Module, size: tuple[int, int]) -> torch.Tensor:
+    """Float frames ``(B, H, W)`` in [0, 1] -> the model's normalised input at ``size``."""
+    import torch
+    import torch.nn.functional as F
+
+    tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[:, None]
+    if tuple(tensor.shape[-2:]) != size:
+        shrinking = size[0] < tensor.shape[-2]
+        tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    return model.preprocess.normalise(tensor)
+
+
+def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
+    """``(B, h, w)`` maps -> ``(B, height, width)`` float32 numpy on the input's pixel grid."""
+    import torch
+    import torch.nn.functional as F
+
+    maps = torch.as_tensor(maps, dtype=torch.float32)
+    if tuple(maps.shape[-2:]) != (height, width):
+        maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+    return maps.detach().clamp(0.0, 1.0).numpy().astype(np.float32, copy=False)
+
+
+def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[PeakResult], list[BoxResult]]:
+    from stenoscope.explain import find_peaks, heatmap_boxes
+
+    peaks = [
+        PeakResult(float(p.x), float(p.y), float(p.score)) for p in find_peaks(heatmap, threshold, MAX_PEAKS)
+    ]
+    boxes = [
+        BoxResult(float(b.x), float(b.y), float(b.w), float(b.h), float(b.score))
+        for b in heatmap_boxes(heatmap, threshold)
+    ]
+    return peaks, boxes
+
+
+def gradcam_maps(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Grad-CAM of the stenosis class on the model's ``cam_layer``, ``(B, H, W)`` in [0, 1]."""
+    from stenoscope.explain import GradCAM
+
+    with GradCAM(model) as cam:
+        return cam(x)
+
+
+def primary_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor | np.ndarray:
+    """The lesion head's probability map when the model has one, else Grad-CAM."""
+    import torch
+
+    if getattr(model, "has_heatmap_head", False):
+        with torch.no_grad():
+            return model.lesion_map(x)
+    return gradcam_maps(model, x)
+
+
+def vote(probabilities: list[float], threshold: float) -> ClipDecision:
+    """The paper's clip rule: a majority of key frames at or above ``threshold``; ties go to the mean."""
+    votes = sum(p >= threshold for p in probabilities)
+    mean = float(np.mean(probabilities))
+    n_votes = len(probabilities)
+    stenosis = 2 * votes > n_votes or (2 * votes == n_votes and mean >= threshold)
+    return ClipDecision(
+        probability=mean, stenosis=stenosis, votes=votes, n_votes=n_votes, threshold=threshold
+    )
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def analyze(
+    path_or_clip: Clip | str | Path,
+    model: ModelSpec = None,
+    keyframes: str = "default",
+    count: int = 5,
+    *,
+    long_side: int | None = DEFAULT_LONG_SIDE,
+    clip_heatmaps: bool = True,
+    threshold: float | None = None,
+    name: str | None = None,
+) -> Report:
+    """Analyse one clip (or image) end to end.
+
+    Args:
+        path_or_clip: anything :func:`stenoscope.read_clip` reads, or a :class:`~stenoscope.Clip`.
+        model: a model, a checkpoint path or shipped model name (or a :class:`LoadedModel`); ``None``
+            uses the shipped model.
+        keyframes: key-frame method (``default`` or ``paper``).
+        count: key frames that vote (5 in the paper).
+        long_side: frames are resized to this long side before the model (``train_long_side`` from the
+            checkpoint metadata wins when present); ``None`` keeps the native size.
+        clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
+        threshold: frame probability at which a key frame votes stenosis (metadata ``threshold`` or 0.5).
+        name: the report's name (default: the input's file or folder name).
+
+    Example:
+        >>> report = stenoscope.analyze("run.dcm")
+        >>> report.decision.stenosis, report.key_frames
+        >>> report.save("out/run")
+    """
+    import torch
+
+    watch = _Stopwatch()
+    with watch.stage("read"):
+        if isinstance(path_or_clip, Clip):
+            clip, source = path_or_clip, path_or_clip.source or "<in-memory clip>"
+        else:
+            from stenoscope.io import read_clip
+
+            clip, source = read_clip(path_or_clip), str(path_or_clip)
+    with watch.stage("load_model"):
+        loaded = resolve_model(model)
+    model, metadata = loaded.module, model_metadata(loaded.module)
+    threshold = float(metadata.get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
+    if metadata.get("train_long_side") and long_side is not None:
+        long_side = int(metadata["train_long_side"])
+    warnings = distribution_warnings(clip, metadata.get("training_distribution"))
+
+    with watch.stage("keyframes"):
+        if clip.n_frames == 1:
+            key_frame, key_frames, scores, method = 0, [0], [1.0], "single image"
+        else:
+            from stenoscope.keyframes import detect_key_frames
+
+            found = detect_key_frames(clip, method=keyframes, count=count)
+            key_frame, key_frames = found.key_frame, list(found.key_frames)
+            scores, method = [float(s) for s in found.scores], found.method
+
+    size = working_size(clip.height, clip.width, model, long_side)
+    with watch.stage("classify"):
+        x = to_model_input(clip.with_frames(clip.frames[key_frames]).as_float(), model, size)
+        with torch.no_grad():
+            probabilities = [float(p) for p in model.frame_probability(x)]
+    has_head = bool(getattr(model, "has_heatmap_head", False))
+    with watch.stage("explain"):
+        cams = to_input_grid(gradcam_maps(model, x), clip.height, clip.width)
+        heads = None
+        if has_head:
+            with torch.no_grad():
+                heads = to_input_grid(model.lesion_map(x), clip.height, clip.width)
+        frames = []
+        for position, index in enumerate(key_frames):
+            cam_peaks, cam_boxes = _peaks_and_boxes(cams[position], GRADCAM_PEAK_THRESHOLD)
+            if heads is not None:
+                primary = heads[position]
+                peaks, boxes = _peaks_and_boxes(primary, HEAD_PEAK_THRESHOLD)
+            else:
+                primary, peaks, boxes = cams[position], cam_peaks, cam_boxes
+            frames.append(
+                FrameResult(
+                    index=int(index),
+                    probability=probabilities[position],
+                    vote=probabilities[position] >= threshold,
+                    peaks=peaks,
+                    boxes=boxes,
+                    gradcam_peaks=cam_peaks,
+                    gradcam_boxes=cam_boxes,
+                    heatmap=primary,
+                )
+            )
+
+    every_frame = None
+    if clip_heatmaps:
+        with watch.stage("clip_heatmaps"):
+            every_frame = _clip_heatmaps(clip, model, size)
+
+    return Report(
+        input=source,
+        name=name or clip.name,
+        clip=clip,
+        key_frame=int(key_frame),
+        key_frames=[int(i) for i in key_frames],
+        keyframe_method=method,
+        keyframe_scores=scores,
+        frames=frames,
+        decision=vote(probabilities, threshold),
+        model=loaded.info,
+        heatmaps={
+            "source": "lesion heat-map head" if has_head else "Grad-CAM",
+            "gradcam_layer": getattr(model, "cam_layer", None),
+            "model_input": [int(size[0]), int(size[1])],
+            "clip": "model run on every frame" if clip_heatmaps else "not computed",
+            "peak_threshold": HEAD_PEAK_THRESHOLD if has_head else GRADCAM_PEAK_THRESHOLD,
+        },
+        clip_heatmaps=every_frame,
+        warnings=warnings,
+        timings=watch.timings,
+    )
+
+
+def _clip_heatmaps(clip: Clip, model: nn.Module, size: tuple[int, int]) -> np.ndarray:
+    """Primary heat maps of every frame, ``(T, h, w)`` uint8 at the model's working size."""
+    maps = np.empty((clip.n_frames, *size), dtype=np.uint8)
+    for start in range(0, clip.n_frames, BATCH_FRAMES):
+        chunk = clip.with_frames(clip.frames[start : start + BATCH_FRAMES]).as_float()
+        x = to_model_input(chunk, model, size)
+        heat = to_input_grid(primary_maps(model, x), *size)
+        maps[start : start + len(chunk)] = np.rint(heat * 255.0).astype(np.uint8)
+    return maps
