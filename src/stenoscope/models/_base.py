@@ -119,7 +119,7 @@ class StenosisModel(nn.Module):
 
     def forward_heatmap(self, x: torch.Tensor) -> torch.Tensor:
         """Lesion-centre logits ``(B, 1, ceil(H/s), ceil(W/s))`` from the heat-map head, when there is one."""
-        raise ModelError(f"{type(self).__name__} has no lesion heat-map head")
+        return self.forward_with_heatmap(x)[1]
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Dense stenosis probability ``(B, H, W)`` of the classification head, upsampled to the input grid.
@@ -154,5 +154,8 @@ class StenosisModel(nn.Module):
         return (1.0 - self.heatmap_weight) * head + self.heatmap_weight * lesion
 
     def forward_with_heatmap(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backbone features and heat-map logits from one backbone pass (for joint training and inference)."""
-        return self.forward_features(x), self.forward_heatmap(x)
+        """Backbone features and heat-map logits from one backbone pass (for joint training and inference).
+
+        Models with a heat-map head override this; the base has none.
+        """
+        raise ModelError(f"{type(self).__name__} has no lesion heat-map head")

@@ -69,9 +69,6 @@ class Ensemble(StenosisModel):
         probs = [member(x).softmax(dim=1) for member in self.members]
         return torch.stack(probs).mean(dim=0).clamp_min(_EPS).log()
 
-    def forward_heatmap(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_heatmap(x)[1]
-
     def forward_with_heatmap(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.has_heatmap_head:
             raise ModelError("not every ensemble member has a lesion heat-map head")

@@ -202,9 +202,6 @@ class StenoNet(StenosisModel):
         outputs = self._stage_outputs(x)
         return outputs[-1], self.decoder(outputs[-1], (outputs[1], outputs[0]))
 
-    def forward_heatmap(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_heatmap(x)[1]
-
 
 @register_model("default")
 def stenonet(
