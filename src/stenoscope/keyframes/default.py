@@ -44,6 +44,7 @@ STATIC_DILATION = 5
 SATURATION = 0.98
 TEMPORAL_SIGMA = 1.0
 PLATEAU = 0.9
+DIP = 0.85
 
 
 def downsample(frames: np.ndarray, working_size: int = WORKING_SIZE) -> np.ndarray:
@@ -110,15 +111,9 @@ def added_response(response: np.ndarray) -> np.ndarray:
     return np.clip(response - static, 0, None)
 
 
-def sharpness_weight(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-frame weight in (0, 1]: fine-scale gradient energy relative to the run's median (step 5)."""
-    from scipy.ndimage import gaussian_gradient_magnitude
-
-    energy = (gaussian_gradient_magnitude(frames, (0.0, 0.7, 0.7)) ** 2)[:, mask].mean(axis=1)
-    reference = float(np.median(energy))
-    if reference <= 0:
-        return np.ones(frames.shape[0])
-    return np.clip(energy / reference, 0, 1)
+def dip_frames(raw: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """Frames far below their 3-frame median: motion blur or a dropped exposure, never a key frame."""
+    return raw < DIP * baseline
 
 
 def plateau_centre(curve: np.ndarray) -> int:
@@ -140,11 +135,20 @@ def plateau_centre(curve: np.ndarray) -> int:
 @register_keyframe_method("default")
 def default_scoring(clip: Clip) -> Scoring:
     """Smoothed whole-run opacification curve and the centre of its plateau (see the module docstring)."""
-    from scipy.ndimage import gaussian_filter1d
+    from scipy.ndimage import gaussian_filter1d, median_filter
 
     frames = downsample(clip.as_float())
     mask = valid_mask(frames)
     added = added_response(ridge_response(relative_darkness(frames)))
-    raw = added[:, mask].mean(axis=1) * sharpness_weight(frames, mask)
-    curve = gaussian_filter1d(raw, TEMPORAL_SIGMA, mode="nearest") if len(raw) >= 3 else raw
-    return Scoring(scores=curve, key_frame=plateau_centre(curve))
+    raw = added[:, mask].mean(axis=1)
+    if len(raw) < 3:
+        return Scoring(scores=raw, key_frame=plateau_centre(raw))
+    baseline = median_filter(raw, size=3, mode="nearest")
+    dips = dip_frames(raw, baseline)
+    cleaned = np.where(dips, baseline, raw)
+    curve = gaussian_filter1d(cleaned, TEMPORAL_SIGMA, mode="nearest")
+    key_frame = plateau_centre(curve)
+    if dips[key_frame] and not dips.all():  # the nearest sharp frame, the better filled one on a tie
+        usable = np.flatnonzero(~dips)
+        key_frame = int(usable[np.lexsort((-cleaned[usable], np.abs(usable - key_frame)))[0]])
+    return Scoring(scores=curve, key_frame=key_frame)

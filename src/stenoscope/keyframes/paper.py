@@ -30,6 +30,7 @@ from stenoscope.keyframes._registry import Scoring, register_keyframe_method
 
 DISK_RADIUS = 10
 FRANGI_SIGMAS = (1, 3, 5, 7, 9)
+FRANGI_GAMMA = 15.0
 # The paper's text corner at 512x512: rows [0, 160), columns [310, 512).
 TEXT_CORNER_512 = (160, 310)
 
@@ -58,7 +59,7 @@ def vessel_pixel_count(frame: np.ndarray, occluded: np.ndarray | None) -> int:
     enhanced = enhance(frame)
     if occluded is not None:
         enhanced[occluded] = np.median(enhanced[~occluded])
-    vesselness = frangi(enhanced, sigmas=FRANGI_SIGMAS, black_ridges=True)
+    vesselness = frangi(enhanced, sigmas=FRANGI_SIGMAS, gamma=FRANGI_GAMMA, black_ridges=True)
     counted = vesselness if occluded is None else vesselness[~occluded]
     if counted.size == 0 or np.ptp(counted) == 0:
         return 0
