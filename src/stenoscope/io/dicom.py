@@ -80,9 +80,8 @@ def read_dicom(path: Path) -> Clip:
             ds = pydicom.dcmread(path, force=True)
         except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as error:
             raise InputError(path, f"not a readable DICOM file ({first_line(error)})") from error
-    ended_early = [str(warning.message) for warning in caught if "End of file" in str(warning.message)]
-    if ended_early:
-        raise InputError(path, f"truncated DICOM file ({first_line(Exception(ended_early[0]))})")
+    if any("End of file" in str(warning.message) for warning in caught):
+        raise InputError(path, "truncated DICOM file (it ends inside an element, usually the pixel data)")
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise InputError(path, "DICOM holds floating-point pixel data, not an X-ray image")
