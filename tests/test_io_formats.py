@@ -156,3 +156,20 @@ def test_writing_replaces_an_existing_file_whole(tmp_path: Path) -> None:
     write_clip(Clip(frames=np.ones((2, 4, 4), np.uint8)), target)
     assert read_clip(target).frames.shape == (2, 4, 4)
     assert [path.name for path in tmp_path.iterdir()] == ["run.npy"]
+
+
+def test_multi_page_tiff_is_one_frame_per_page(tmp_path: Path) -> None:
+    frames = _smooth_frames(n_frames=3)
+    pages = [Image.fromarray(frame) for frame in frames]
+    pages[0].save(tmp_path / "run.tif", save_all=True, append_images=pages[1:])
+    clip = read_clip(tmp_path / "run.tif")
+    assert clip.format == "image"
+    np.testing.assert_array_equal(clip.frames, frames)
+
+
+def test_folder_mixing_8_and_16_bit_frames_is_16_bit(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4), 200, np.uint8)).save(tmp_path / "a_1.png")
+    Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(tmp_path / "a_2.png")
+    clip = read_clip(tmp_path)
+    assert clip.frames.dtype == np.uint16 and clip.bits_stored == 10
+    assert [int(frame[0, 0]) for frame in clip.frames] == [200, 1000]

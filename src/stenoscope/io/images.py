@@ -54,7 +54,7 @@ def read_frame_folder(folder: Path) -> Clip:
 
             return read_dicom_folder(folder, dicom_files)
         suffixes = ", ".join(sorted(suffix[1:] for suffix in IMAGE_SUFFIXES))
-        raise InputError(folder, f"folder holds no image frames ({suffixes})")
+        raise InputError(folder, f"folder holds no image frames ({suffixes}) and no DICOM files")
     pages: list[np.ndarray] = []
     owners: list[Path] = []
     colour = False
@@ -64,8 +64,6 @@ def read_frame_folder(folder: Path) -> Clip:
         owners.extend([file] * len(file_pages))
         colour = colour or file_colour
     _check_one_size(folder, pages, owners)
-    if len({page.dtype for page in pages}) > 1:
-        pages = [page.astype(np.uint16) for page in pages]
     return _clip(np.stack(pages), folder, "frames", colour, extra={"n_files": len(files)})
 
 
