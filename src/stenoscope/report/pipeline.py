@@ -109,20 +109,15 @@ def resolve_model(model: ModelSpec) -> LoadedModel:
         return LoadedModel(model.eval(), info)
     from stenoscope.models import load_model, read_model_metadata, shipped_weights_path
 
-    try:
-        if model is None:
-            path = shipped_weights_path()
-        elif Path(model).is_file():
-            path = Path(model)
-        elif Path(model).suffix or Path(model).name != str(model):
-            raise ModelError(f"{model}: no such model file")
-        else:
-            path = shipped_weights_path(str(model))
-        loaded = load_model(path)
-    except ModelError as error:
-        if model is None:
-            raise ModelError(f"{error} (or pass a model file with --model PATH)") from error
-        raise
+    if model is None:
+        path = shipped_weights_path()
+    elif Path(model).is_file():
+        path = Path(model)
+    elif Path(model).suffix or Path(model).name != str(model):
+        raise ModelError(f"{model}: no such model file")
+    else:
+        path = shipped_weights_path(str(model))
+    loaded = load_model(path)
     header = read_model_metadata(path)
     metadata = model_metadata(loaded)
     info = ModelInfo(
