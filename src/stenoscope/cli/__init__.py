@@ -7,6 +7,7 @@ import sys
 from typer.exceptions import Abort, TyperException
 
 from stenoscope.cli import analyze as _analyze  # noqa: F401  (registers the command)
+from stenoscope.cli import demo as _demo  # noqa: F401  (registers the command)
 from stenoscope.cli import info as _info  # noqa: F401  (registers the command)
 from stenoscope.cli import keyframes as _keyframes  # noqa: F401  (registers the commands)
 from stenoscope.cli import synth as _synth  # noqa: F401  (registers the command)
