@@ -309,3 +309,28 @@ def test_written_dicom_is_read_by_gdcm_as_well(tmp_path: Path) -> None:
     image = reader.GetImage()
     assert image.GetNumberOfDimensions() == 3 and image.GetDimension(2) == 3
     assert image.GetPixelFormat().GetBitsStored() == 12
+
+
+def test_enhanced_dicom_metadata_inside_functional_groups(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    def enhanced(ds: pydicom.Dataset) -> None:
+        geometry = Dataset()
+        geometry.DistanceSourceToDetector, geometry.DistanceSourceToIsocenter = 1200.0, 800.0
+        pixel_properties = Dataset()
+        pixel_properties.ImagerPixelSpacing = ["0.3", "0.3"]
+        shared = Dataset()
+        shared.XRayGeometrySequence = Sequence([geometry])
+        shared.FramePixelDataPropertiesSequence = Sequence([pixel_properties])
+        position = Dataset()
+        position.PositionerPrimaryAngle, position.PositionerSecondaryAngle = "-31", "12.5"
+        first_frame = Dataset()
+        first_frame.PositionerPositionSequence = Sequence([position])
+        ds.SharedFunctionalGroupsSequence = Sequence([shared])
+        ds.PerFrameFunctionalGroupsSequence = Sequence([first_frame, Dataset(), Dataset()])
+
+    source = write_clip(_clip(_ramp(), frame_time_ms=40.0), tmp_path / "plain.dcm")
+    clip = read_clip(_rewrite(source, tmp_path / "enhanced.dcm", enhanced))
+    assert clip.pixel_spacing_mm == pytest.approx((0.2, 0.2))
+    assert (clip.primary_angle, clip.secondary_angle) == (-31.0, 12.5)

@@ -113,8 +113,8 @@ def read_dicom(path: Path) -> Clip:
         bits_stored=bits_stored,
         frame_time_ms=_frame_time_ms(ds),
         pixel_spacing_mm=spacing,
-        primary_angle=_float(ds.get("PositionerPrimaryAngle")),
-        secondary_angle=_float(ds.get("PositionerSecondaryAngle")),
+        primary_angle=_float(_lookup(ds, "PositionerPrimaryAngle")),
+        secondary_angle=_float(_lookup(ds, "PositionerSecondaryAngle")),
         modality=_text(ds.get("Modality")),
         manufacturer=_text(ds.get("Manufacturer")),
         source=str(path),
@@ -201,17 +201,17 @@ def _to_unsigned(frames: np.ndarray, bits_stored: int, signed: int) -> tuple[np.
 
 def _frame_time_ms(ds: Any) -> float | None:
     """FrameTime, else the mean FrameTimeVector step (its first entry is 0), else CineRate/display rate."""
-    frame_time = _float(ds.get("FrameTime"))
+    frame_time = _float(_lookup(ds, "FrameTime"))
     if frame_time and frame_time > 0:
         return frame_time
-    vector = ds.get("FrameTimeVector")
+    vector = _lookup(ds, "FrameTimeVector")
     if vector is not None:
         steps = [float(value) for value in (vector if isinstance(vector, list | tuple) else list(vector))][1:]
         steps = [step for step in steps if step > 0]
         if steps:
             return float(np.mean(steps))
     for rate_key in ("CineRate", "RecommendedDisplayFrameRate"):
-        rate = _float(ds.get(rate_key))
+        rate = _float(_lookup(ds, rate_key))
         if rate and rate > 0:
             return 1000.0 / rate
     return None
@@ -219,18 +219,37 @@ def _frame_time_ms(ds: Any) -> float | None:
 
 def _pixel_spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None]:
     """Spacing at the isocentre: ImagerPixelSpacing / (SID / SOD) when both distances are known."""
-    imager = _pair(ds.get("ImagerPixelSpacing"))
+    imager = _pair(_lookup(ds, "ImagerPixelSpacing"))
     if imager is not None:
-        sid, sod = _float(ds.get("DistanceSourceToDetector")), _float(ds.get("DistanceSourceToPatient"))
+        sid, sod = (
+            _float(_lookup(ds, "DistanceSourceToDetector")),
+            _float(_lookup(ds, "DistanceSourceToPatient") or _lookup(ds, "DistanceSourceToIsocenter")),
+        )
         magnification = (sid / sod) if sid and sod and sid > 0 and sod > 0 else None
         if magnification is None:
-            estimated = _float(ds.get("EstimatedRadiographicMagnificationFactor"))
+            estimated = _float(_lookup(ds, "EstimatedRadiographicMagnificationFactor"))
             magnification = estimated if estimated and estimated > 0 else None
         if magnification is None:
             return imager, "ImagerPixelSpacing (at detector)"
         return (imager[0] / magnification, imager[1] / magnification), "ImagerPixelSpacing / magnification"
-    spacing = _pair(ds.get("PixelSpacing"))
+    spacing = _pair(_lookup(ds, "PixelSpacing"))
     return (spacing, "PixelSpacing") if spacing is not None else (None, None)
+
+
+def _lookup(ds: Any, keyword: str) -> Any:
+    """An attribute at the top level or, in enhanced (functional-group) DICOM, inside the shared or the
+    first per-frame functional group, one sequence deep (e.g. PixelMeasuresSequence > PixelSpacing)."""
+    value = ds.get(keyword)
+    if value is not None:
+        return value
+    for groups_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups = ds.get(groups_keyword)
+        if not groups:
+            continue
+        for element in groups[0]:
+            if element.VR == "SQ" and element.value and keyword in element.value[0]:
+                return element.value[0].get(keyword)
+    return None
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
