@@ -31,7 +31,7 @@ def read_clip(path: str | Path) -> Clip:
 
     Example:
         >>> clip = read_clip("run.dcm")  # doctest: +SKIP
-        >>> clip.n_frames, clip.frame_time_ms
+        >>> clip.n_frames, clip.frame_time_ms  # doctest: +SKIP
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -39,7 +39,10 @@ def read_clip(path: str | Path) -> Clip:
     if path.is_dir():
         from stenoscope.io.images import read_frame_folder
 
-        return read_frame_folder(path)
+        try:
+            return read_frame_folder(path)
+        except PermissionError as error:
+            raise InputError(error.filename or path, "permission denied") from error
     try:
         kind = sniff_format(path)
     except OSError as error:
