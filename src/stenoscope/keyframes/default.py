@@ -22,7 +22,7 @@ Design (each step says why):
    blur removes them).
 6. **Smooth, then choose the plateau, not the spike.** A Gaussian over time (sigma 1 frame) gives the
    opacification curve; the key frame is the score-weighted centre of the contiguous run of frames whose
-   smoothed score is within 10% (of the curve's range) of its maximum. A single noisy frame cannot win,
+   smoothed score is within 5% (of the curve's range) of its maximum. A single noisy frame cannot win,
    and a long plateau of full filling yields its middle.
 
 The whole run is considered, so late or early injections are found (the paper's middle-third rule misses
@@ -43,7 +43,7 @@ STATIC_PERCENTILE = 10
 STATIC_DILATION = 5
 SATURATION = 0.98
 TEMPORAL_SIGMA = 1.0
-PLATEAU = 0.9
+PLATEAU = 0.95
 DIP = 0.85
 
 
