@@ -54,7 +54,8 @@ class Entry:
     group: str
     boxes: np.ndarray = field(default_factory=lambda: EMPTY_BOXES.copy())
     frame: int | None = None
-    image: np.ndarray | None = None  # pixels kept in memory (key frames, synthetic frames)
+    image: np.ndarray | None = None  # pixels kept in memory (key frames, synthetic frames, crops)
+    region: tuple[int, int, int] | None = None  # a crop's (x, y, side) in its source frame's pixels
 
 
 class SampleDataset(Sequence[Sample]):

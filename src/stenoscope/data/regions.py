@@ -148,8 +148,12 @@ def region_dataset(frames: SampleDataset, options: RegionOptions | None = None) 
                 local = as_boxes(
                     [[(box[0] - x0) * scale, (box[1] - y0) * scale, box[2] * scale, box[3] * scale]]
                 )
-                entries.append(Entry(sample.source, 1, sample.group, local, sample.frame, crop))
+                entries.append(
+                    Entry(sample.source, 1, sample.group, local, sample.frame, crop, (x0, y0, side))
+                )
         for x0, y0 in _negative_origins(image, boxes, window, options, rng):
             crop = _resize(image[y0 : y0 + window, x0 : x0 + window], options.size)
-            entries.append(Entry(sample.source, 0, sample.group, as_boxes([]), sample.frame, crop))
+            entries.append(
+                Entry(sample.source, 0, sample.group, as_boxes([]), sample.frame, crop, (x0, y0, window))
+            )
     return SampleDataset(entries, kind="region", name=f"{frames.name}-regions")

@@ -81,9 +81,12 @@ def _column(items: Sequence[Any]) -> np.ndarray:
     """Items as an array indexable by an index array; ragged items (peak lists, boxes) as objects."""
     if isinstance(items, np.ndarray):
         return items
+    if not any(isinstance(item, (list, tuple, np.ndarray)) for item in items):
+        return np.asarray(items)
     column = np.empty(len(items), dtype=object)
-    column[:] = list(items)
-    return column if any(isinstance(item, (list, tuple, np.ndarray)) for item in items) else np.asarray(items)
+    for index, item in enumerate(items):
+        column[index] = item
+    return column
 
 
 def bootstrap_ci(

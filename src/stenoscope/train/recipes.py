@@ -1,8 +1,8 @@
 """Training recipes: the paper's (Moon et al. 2021) exactly, and a modern default.
 
-A recipe fixes the optimiser, schedule, batch size, epochs and augmentation; :func:`eval_pipeline` rebuilds
-the matching inference transforms from a checkpoint's metadata, so evaluation reproduces training's input
-(frame size, the paper's mean image and centre crop) without the user re-typing anything.
+A recipe fixes the optimiser, schedule, batch size, epochs and augmentation; :func:`inference_pipeline`
+rebuilds the matching inference transforms from a checkpoint's metadata, so evaluation reproduces
+training's input (frame size, the paper's mean image and centre crop) without the user re-typing anything.
 
 Flips (default recipe): an angiogram's left-right orientation carries its projection (LAO and RAO views
 mirror each other), so whole frames are never flipped; region crops are flipped both ways, since a narrowed
@@ -157,14 +157,23 @@ def input_transforms(training: dict[str, Any], preprocess_mean: float) -> list[T
     return transforms
 
 
-def eval_pipeline(training: dict[str, Any] | None, preprocess_mean: float) -> Compose:
+def inference_pipeline(
+    training: dict[str, Any] | None, preprocess_mean: float, kind: str = "frame"
+) -> Compose:
     """Inference transforms recorded at training (the ``training`` entry of a checkpoint's metadata).
 
-    Models not trained by stenoscope (no record) get no transforms: frames go in at their own size.
+    Args:
+        training: the checkpoint's ``training`` metadata (``None`` for models not trained by stenoscope:
+            samples then go in unchanged, at their own size).
+        preprocess_mean: the model's ``Preprocess.mean``.
+        kind: ``frame`` or ``region``: the samples to score. A model trained on crops and applied to whole
+            frames gets frames resized to ``frame_input_size`` (the size its heat-map head saw).
     """
     if not training:
         return Compose([])
-    recipe = get_recipe(training.get("recipe", {}).get("name", "default"))
-    if "recipe" in training:
-        recipe = replace(recipe, **training["recipe"])
-    return Compose([*input_transforms(training, preprocess_mean), *recipe.eval_transforms()])
+    if kind == training.get("kind", "frame"):
+        recipe = replace(get_recipe(training["recipe"]["name"]), **training["recipe"])
+        return Compose([*input_transforms(training, preprocess_mean), *recipe.eval_transforms()])
+    if kind == "frame" and training.get("frame_input_size"):
+        return Compose([Resize(int(training["frame_input_size"]))])
+    return Compose([])

@@ -1,0 +1,88 @@
+"""``stenoscope train``: grouped k-fold cross-validation from a YAML config, flags overriding it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stenoscope.cli._app import app, echo_json
+
+
+def _format(value: dict[str, Any] | None) -> str:
+    if not value or value.get("mean") is None:
+        return "n/a"
+    return f"{value['mean']:.3f} ± {value['sd']:.3f}"
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML training config (see configs/); flags override it.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset file or folder (overrides data.path).")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="auto|paper|csv|coco|voc|imagefolder|synthetic.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (results, models, checkpoints).")
+    ] = None,
+    folds: Annotated[int | None, typer.Option("--folds", help="Number of cross-validation folds.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs per fold (overrides the recipe).")
+    ] = None,
+    recipe: Annotated[str | None, typer.Option("--recipe", help="paper or default.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for splits, crops, augmentation, weights.")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the run folder's checkpoints.")
+    ] = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="Print results.json's summary as one JSON object.")
+    ] = False,
+) -> None:
+    """Train a fresh model per fold, report per-fold and mean ± SD metrics, export the fold ensemble."""
+    from stenoscope.errors import StenoscopeError
+    from stenoscope.train import TrainConfig, cross_validate, load_config
+
+    settings = load_config(config) if config is not None else TrainConfig()
+    if data is not None:
+        settings.data.path = str(data)
+    if format is not None:
+        settings.data.format = format
+    overrides = {
+        "out": out,
+        "folds": folds,
+        "epochs": epochs,
+        "recipe": recipe,
+        "seed": seed,
+        "device": device,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, str(value) if isinstance(value, Path) else value)
+    if settings.data.path is None and settings.data.format != "synthetic":
+        raise StenoscopeError("no dataset: give a config with data.path or --data")
+    result = cross_validate(settings, resume=resume, show_progress=not json)
+    if json:
+        echo_json({"out": settings.out, "summary": result.summary, "files": result.files})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{settings.folds}-fold cross-validation ({settings.out})")
+    table.add_column("metric")
+    table.add_column("mean ± SD")
+    for key, value in result.summary.items():
+        if isinstance(value, dict) and "mean" in value:
+            table.add_row(key, _format(value))
+        else:
+            for inner, stats in value.items():
+                table.add_row(f"{key}.{inner}", _format(stats))
+    Console().print(table)
+    Console().print(f"ensemble: {Path(settings.out) / result.files['ensemble']}")

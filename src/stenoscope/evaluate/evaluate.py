@@ -1,0 +1,271 @@
+"""Run a saved model (or ensemble) over a dataset: classification metrics with 95% bootstrap CIs, clip-wise
+accuracy where clips exist, and, for frames with lesion boxes, localisation scored from both the heat-map
+head (when present) and Grad-CAM.
+
+Peak scores: heat-map peaks keep the lesion probability at the peak; Grad-CAM maps are scaled to [0, 1] per
+image, so a Grad-CAM peak's score is its map value times the frame's stenosis probability (otherwise every
+frame's top peak would score 1 and false positives per image would not be comparable across frames).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from stenoscope.data._base import SampleDataset
+from stenoscope.data.transforms import Compose
+from stenoscope.errors import StenoscopeError
+from stenoscope.evaluate.metrics import (
+    CLASSIFICATION_METRICS,
+    FP_RATES,
+    HIT_MARGIN,
+    bootstrap_ci,
+    classification_metrics,
+    clip_accuracy,
+    lesion_sensitivity,
+    pointing_game,
+)
+from stenoscope.train.loop import make_batch, predict
+
+SCHEMA = "stenoscope.evaluation/1"
+PEAK_THRESHOLD = 0.02  # low: FROC needs weak peaks too; the operating points pick the thresholds
+MAX_PEAKS = 10
+
+PeakList = list[tuple[float, float, float]]
+
+
+@dataclass
+class EvaluationResult:
+    """Metrics of one model on one dataset (``to_json`` is what ``evaluate --json`` prints)."""
+
+    dataset: dict[str, Any]
+    metrics: dict[str, Any]
+    ci95: dict[str, Any]
+    clip: dict[str, Any] | None = None
+    localisation: dict[str, Any] | None = None
+    probabilities: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "dataset": self.dataset,
+            "metrics": self.metrics,
+            "ci95": self.ci95,
+            "clip": self.clip,
+            "localisation": self.localisation,
+        }
+
+
+def _interval(value: tuple[float, float] | None) -> list[float] | None:
+    return None if value is None else [value[0], value[1]]
+
+
+def classification_with_ci(
+    labels: np.ndarray, probabilities: np.ndarray, groups: list[str], n_boot: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Point estimates and group-resampled 95% CIs of AUC, accuracy, sensitivity and specificity."""
+    metrics = classification_metrics(labels, probabilities)
+    ci = {
+        name: _interval(bootstrap_ci(fn, labels, probabilities, n_resamples=n_boot, seed=seed, groups=groups))
+        for name, fn in CLASSIFICATION_METRICS.items()
+    }
+    return metrics, ci
+
+
+def clip_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, groups: list[str], n_boot: int, seed: int
+) -> dict[str, Any] | None:
+    """Clip-wise accuracy by majority vote and by mean probability, when some group has several frames."""
+    if len(set(groups)) == len(groups):
+        return None
+    result: dict[str, Any] = {"n_clips": len(set(groups))}
+    for rule in ("vote", "mean"):
+
+        def metric(y: np.ndarray, p: np.ndarray, g: np.ndarray, rule: str = rule) -> float | None:
+            return clip_accuracy(y, p, list(g), rule)
+
+        result[f"accuracy_{rule}"] = clip_accuracy(labels, probabilities, groups, rule)
+        result[f"accuracy_{rule}_ci95"] = _interval(
+            bootstrap_ci(
+                metric,
+                labels,
+                probabilities,
+                np.asarray(groups),
+                n_resamples=n_boot,
+                seed=seed,
+                groups=groups,
+            )
+        )
+    return result
+
+
+def collect_peaks(
+    model: nn.Module, frames: SampleDataset, pipeline: Compose, device: torch.device
+) -> tuple[dict[str, list[PeakList]], list[np.ndarray]]:
+    """Peaks per frame from each available map, and the frames' boxes, all in the frames' own pixels.
+
+    Frames are transformed as at training (e.g. resized); peaks and boxes are scaled back so the 8 px hit
+    margin means 8 pixels of the original frame.
+    """
+    from stenoscope.explain import GradCAM, find_peaks
+
+    model.eval()
+    sources: dict[str, list[PeakList]] = {"gradcam": []}
+    if getattr(model, "has_heatmap_head", False):
+        sources["heatmap"] = []
+    boxes: list[np.ndarray] = []
+    with GradCAM(model) as cam:
+        for index in range(len(frames)):
+            original = frames[index].image
+            batch = make_batch(frames, [index], pipeline, None)
+            scale = batch.images.shape[-1] / original.shape[1]
+            boxes.append(batch.boxes[0] / scale)
+            x = model.preprocess.normalise(batch.images.to(device))
+            with torch.no_grad():
+                probability = float(model.frame_probability(x)[0])
+                if "heatmap" in sources:
+                    lesion = model.lesion_map(x)[0].float().cpu().numpy()
+                    sources["heatmap"].append(_peaks(find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS), scale))
+            cam_map = cam(x)[0]
+            found = find_peaks(cam_map, PEAK_THRESHOLD, MAX_PEAKS)
+            sources["gradcam"].append([(px, py, s * probability) for px, py, s in _peaks(found, scale)])
+    return sources, boxes
+
+
+def _peaks(found: list[Any], scale: float) -> PeakList:
+    return [(peak.x / scale, peak.y / scale, peak.score) for peak in found]
+
+
+def localisation_metrics(
+    peaks: list[PeakList], boxes: list[np.ndarray], n_boot: int, seed: int, margin: float = HIT_MARGIN
+) -> dict[str, Any]:
+    """Pointing game and lesion sensitivity at 0.5/1/2 FP per image, each with an image-resampled 95% CI."""
+    with_boxes = [i for i, b in enumerate(boxes) if len(b)]
+    result: dict[str, Any] = {
+        "n_images": len(boxes),
+        "n_lesions": int(sum(len(b) for b in boxes)),
+        "pointing_game": pointing_game(peaks, boxes, margin),
+        "pointing_game_ci95": _interval(
+            bootstrap_ci(
+                lambda p, b: pointing_game(p, b, margin),
+                [peaks[i] for i in with_boxes],
+                [boxes[i] for i in with_boxes],
+                n_resamples=n_boot,
+                seed=seed,
+            )
+        )
+        if with_boxes
+        else None,
+    }
+    sensitivity = lesion_sensitivity(peaks, boxes, FP_RATES, margin)
+    for rate in FP_RATES:
+        key = f"{rate:g}"
+
+        def metric(p: Any, b: Any, key: str = key) -> float | None:
+            return lesion_sensitivity(p, b, FP_RATES, margin)[key]
+
+        result[f"sensitivity_at_{key}_fp"] = sensitivity[key]
+        result[f"sensitivity_at_{key}_fp_ci95"] = _interval(
+            bootstrap_ci(metric, peaks, boxes, n_resamples=n_boot, seed=seed)
+        )
+    return result
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: SampleDataset,
+    pipeline: Compose,
+    frame_pipeline: Compose | None = None,
+    device: torch.device | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    localisation: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``model`` on ``dataset``.
+
+    Args:
+        pipeline: input transforms for the dataset's samples (see ``recipes.inference_pipeline``).
+        frame_pipeline: transforms for whole frames in localisation (default ``pipeline``).
+        localisation: score peaks when the dataset holds whole frames with boxes.
+    """
+    device = device or torch.device("cpu")
+    model = model.to(device).eval()
+    probabilities = predict(model, dataset, pipeline, device)
+    labels, groups = dataset.labels, dataset.groups
+    metrics, ci = classification_with_ci(labels, probabilities, groups, n_boot, seed)
+    clip = clip_metrics(labels, probabilities, groups, n_boot, seed) if dataset.kind == "frame" else None
+    local = None
+    if localisation and dataset.kind == "frame" and dataset.has_boxes:
+        sources, boxes = collect_peaks(model, dataset, frame_pipeline or pipeline, device)
+        local = {name: localisation_metrics(peaks, boxes, n_boot, seed) for name, peaks in sources.items()}
+    return EvaluationResult(
+        dataset=dataset.summary(),
+        metrics=metrics,
+        ci95=ci,
+        clip=clip,
+        localisation=local,
+        probabilities=[float(p) for p in probabilities],
+    )
+
+
+def evaluate_path(
+    model_path: str | Path,
+    dataset_path: str | Path,
+    format: str = "auto",
+    samples: str = "frames",
+    device: str = "auto",
+    n_boot: int = 1000,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> EvaluationResult:
+    """Load a saved model or ensemble and evaluate it on a dataset of any layout (external validation).
+
+    Args:
+        samples: ``frames`` scores the dataset's samples as they are; ``regions`` scores region crops cut
+            from frames with boxes (as the crop classifier was trained), cut with the model's crop size.
+        out: folder for ``evaluation.json`` and ``roc.png`` (nothing written when ``None``).
+    """
+    from stenoscope.data.datasets import open_dataset
+    from stenoscope.data.regions import RegionOptions, region_dataset
+    from stenoscope.models import load_model
+    from stenoscope.train.loop import resolve_device
+    from stenoscope.train.recipes import inference_pipeline
+
+    resolved = resolve_device(device)
+    model = load_model(model_path, device=resolved)
+    training = getattr(model, "checkpoint_metadata", {}).get("training")
+    dataset = open_dataset(dataset_path, format)
+    if samples == "regions":
+        if not dataset.has_boxes:
+            raise StenoscopeError("--samples regions needs a dataset with lesion boxes")
+        size = int((training or {}).get("input_size") or RegionOptions().size)
+        dataset = region_dataset(dataset, RegionOptions(size=size, seed=seed))
+    elif samples != "frames":
+        raise StenoscopeError(f"samples must be 'frames' or 'regions', got {samples!r}")
+    mean = model.preprocess.mean
+    result = evaluate_model(
+        model,
+        dataset,
+        inference_pipeline(training, mean, dataset.kind),
+        frame_pipeline=inference_pipeline(training, mean, "frame"),
+        device=resolved,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    if out is not None:
+        from stenoscope._fs import write_text_atomic
+        from stenoscope.evaluate.metrics import roc_curve_png
+
+        out = Path(out)
+        report = result.to_json() | {"model": str(model_path), "dataset_path": str(dataset_path)}
+        write_text_atomic(out / "evaluation.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+        roc_curve_png(
+            [(dataset.name, dataset.labels, result.probabilities)], out / "roc.png", title="evaluation"
+        )
+    return result

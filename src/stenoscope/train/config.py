@@ -1,0 +1,132 @@
+"""Training configuration: a YAML file (see ``configs/*.yaml``) whose values command-line flags override.
+
+Example ``configs/synthetic.yaml``::
+
+    out: runs/synthetic
+    seed: 0
+    recipe: default
+    folds: 5
+    model: {name: default, kwargs: {heatmap_head: true}}
+    data: {format: synthetic, options: {n: 200, size: 128}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from stenoscope.data.regions import RegionOptions
+from stenoscope.errors import InputError, StenoscopeError
+
+
+@dataclass
+class DataConfig:
+    """Which data, and what the classification head learns from.
+
+    Attributes:
+        format: dataset layout (``auto``, ``paper``, ``csv``, ``coco``, ``voc``, ``imagefolder`` or
+            ``synthetic``).
+        path: dataset file or folder (relative paths are relative to the config file).
+        options: extra arguments of the layout's reader (e.g. ``splits: [train]`` for COCO).
+        samples: ``frames`` (whole frames) or ``regions`` (crops around lesions and on vessels; needs boxes).
+        input_size: frames are resized to this square size first (``null`` keeps their size; then all
+            frames must share it). Region crops have their own ``regions.size``.
+        regions: crop settings for ``samples: regions``.
+    """
+
+    format: str = "auto"
+    path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    samples: str = "frames"
+    input_size: int | None = None
+    regions: dict[str, Any] = field(default_factory=dict)
+
+    def region_options(self, seed: int) -> RegionOptions:
+        try:
+            return RegionOptions(**{"seed": seed, **self.regions})
+        except TypeError as error:
+            raise StenoscopeError(f"bad regions setting: {error}") from error
+
+
+@dataclass
+class HeatmapConfig:
+    """Training of the lesion heat-map head (when the model has one and the frames have boxes).
+
+    Attributes:
+        enabled: ``auto`` (when possible), ``true`` (error if impossible) or ``false``.
+        weight: weight of the focal loss beside the classification loss.
+        batch_size: whole frames per heat-map step.
+        sigma_scale: Gaussian sigma as a share of the box's geometric-mean side.
+    """
+
+    enabled: bool | str = "auto"
+    weight: float = 1.0
+    batch_size: int = 8
+    sigma_scale: float = 0.15
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``stenoscope train`` needs; :meth:`to_json` is stored in ``results.json``."""
+
+    out: str = "runs/train"
+    seed: int = 0
+    recipe: str = "default"
+    folds: int = 5
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    device: str = "auto"
+    threads: int | None = None
+    bootstrap: int = 1000
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "default", "kwargs": {}})
+    data: DataConfig = field(default_factory=DataConfig)
+    heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _section(cls: type, values: Any, name: str) -> Any:
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise StenoscopeError(f"config section {name!r} must be a mapping")
+    known = {item.name for item in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise StenoscopeError(f"unknown key(s) in {name!r}: {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> TrainConfig:
+    """Build a :class:`TrainConfig`, resolving the data path relative to ``base_dir``."""
+    values = dict(values)
+    data = _section(DataConfig, values.pop("data", None), "data")
+    heatmap = _section(HeatmapConfig, values.pop("heatmap", None), "heatmap")
+    config = _section(TrainConfig, values, "config")
+    if data.path and base_dir is not None and not Path(data.path).is_absolute():
+        data.path = str((base_dir / data.path).resolve())
+    if data.samples not in ("frames", "regions"):
+        raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
+    config.data, config.heatmap = data, heatmap
+    if not isinstance(config.model, dict) or "name" not in config.model:
+        raise StenoscopeError("config 'model' must be a mapping with a 'name' (and optional 'kwargs')")
+    return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training configuration."""
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise InputError(path, f"cannot read config ({error.strerror or error})") from error
+    except yaml.YAMLError as error:
+        raise InputError(path, f"not valid YAML ({str(error).splitlines()[0]})") from error
+    if not isinstance(values, dict):
+        raise InputError(path, "a training config must be a YAML mapping")
+    return config_from_dict(values, path.parent)

@@ -1,0 +1,351 @@
+"""Grouped k-fold cross-validation: a fresh model per fold, per-fold and mean +- SD metrics, out-of-fold
+predictions, a ROC plot, ``results.json`` and the ensemble of the fold models as one loadable file.
+
+Run folder layout (``config.out``)::
+
+    results.json          config, data summary, per-fold metrics, mean +- SD, file names
+    predictions.csv       out-of-fold probability of every validation sample
+    roc.png               ROC curve of each fold
+    ensemble.safetensors  the fold models averaged (stenoscope.models.Ensemble), loadable by load_model
+    fold_1/model.safetensors, fold_1/result.json, fold_1/checkpoint.pt (per-epoch, for --resume) ...
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from stenoscope._fs import write_text_atomic
+from stenoscope._version import __version__
+from stenoscope.data._base import SampleDataset
+from stenoscope.data.datasets import open_dataset
+from stenoscope.data.regions import region_dataset
+from stenoscope.data.splits import grouped_folds
+from stenoscope.data.transforms import Compose, Resize
+from stenoscope.errors import StenoscopeError
+from stenoscope.evaluate.evaluate import EvaluationResult, evaluate_model
+from stenoscope.evaluate.metrics import auc, mean_sd, roc_curve_png
+from stenoscope.train.config import TrainConfig
+from stenoscope.train.loop import FitOptions, fit, predict, resolve_device
+from stenoscope.train.recipes import (
+    Recipe,
+    decode_image,
+    encode_image,
+    get_recipe,
+    inference_pipeline,
+    input_transforms,
+)
+
+RESULTS_SCHEMA = "stenoscope.cv/1"
+SUMMARY_KEYS = ("auc", "accuracy", "sensitivity", "specificity")
+
+
+@dataclass
+class TrainingData:
+    """The base samples that folds split (frames or patches) and what each head trains on."""
+
+    base: SampleDataset
+    samples: SampleDataset  # classification samples (the base itself, or region crops of it)
+
+    def samples_of(self, base_indices: np.ndarray) -> SampleDataset:
+        """Classification samples belonging to the chosen base entries (by group when they are crops)."""
+        if self.samples is self.base:
+            return self.base.subset(base_indices)
+        groups = {self.base.entries[int(i)].group for i in base_indices}
+        return self.samples.subset([i for i, e in enumerate(self.samples.entries) if e.group in groups])
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Open the configured dataset and, for ``samples: regions``, cut its region crops (once, seeded)."""
+    data = config.data
+    options = dict(data.options)
+    if data.format == "synthetic":
+        options.setdefault("seed", config.seed)
+    base = open_dataset(data.path, data.format, **options)
+    if data.samples == "frames" or base.kind == "region":
+        return TrainingData(base, base)
+    if not base.has_boxes:
+        raise StenoscopeError(
+            "data.samples 'regions' needs a dataset with lesion boxes (COCO, VOC or synthetic)"
+        )
+    return TrainingData(base, region_dataset(base, data.region_options(config.seed)))
+
+
+def _mean_image(dataset: SampleDataset, pipeline: Compose) -> np.ndarray:
+    """Pixel-wise mean of the (resized) training samples: the paper's per-fold normalisation image."""
+    total: np.ndarray | None = None
+    for index in range(len(dataset)):
+        image = pipeline(dataset[index].image).image.astype(np.float64)
+        total = image if total is None else total + image
+    if total is None:
+        raise StenoscopeError("cannot compute a mean image of an empty training set")
+    return (total / len(dataset)).astype(np.float32)
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    n_train: int
+    n_val: int
+    evaluation: EvaluationResult
+    history: list[dict[str, Any]]
+    model_file: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fold": self.fold + 1,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "model": self.model_file,
+            "history": self.history,
+            **self.evaluation.to_json(),
+        }
+
+
+@dataclass
+class CVResult:
+    """Everything ``results.json`` holds; ``summary`` has mean and SD over folds of each metric."""
+
+    config: dict[str, Any]
+    data: dict[str, Any]
+    folds: list[dict[str, Any]]
+    summary: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": RESULTS_SCHEMA,
+            "version": __version__,
+            "config": self.config,
+            "data": self.data,
+            "folds": self.folds,
+            "summary": self.summary,
+            "files": self.files,
+        }
+
+
+def _training_record(
+    config: TrainConfig, recipe: Recipe, kind: str, mean_image: np.ndarray | None
+) -> dict[str, Any]:
+    """The ``training`` metadata stored in each checkpoint: enough to rebuild the inference transforms."""
+    input_size = config.data.input_size if kind == "frame" else config.data.region_options(config.seed).size
+    return {
+        "recipe": recipe.to_json(),
+        "kind": kind,
+        "input_size": input_size,
+        "frame_input_size": config.data.input_size,
+        "mean_image": None if mean_image is None else encode_image(mean_image),
+        "data": {"format": config.data.format, "samples": config.data.samples},
+    }
+
+
+def _heatmap_enabled(config: TrainConfig, model: nn.Module, data: TrainingData) -> bool:
+    possible = (
+        bool(getattr(model, "has_heatmap_head", False)) and data.base.kind == "frame" and data.base.has_boxes
+    )
+    enabled = config.heatmap.enabled
+    if enabled is True and not possible:
+        raise StenoscopeError(
+            "heatmap.enabled is true but the model has no heat-map head or the data no boxes"
+        )
+    return possible and enabled in (True, "auto")
+
+
+def _run_fold(
+    config: TrainConfig,
+    recipe: Recipe,
+    data: TrainingData,
+    fold: int,
+    split: tuple[np.ndarray, np.ndarray],
+    device: torch.device,
+    resume: bool,
+    progress: Any,
+) -> tuple[FoldResult, nn.Module, dict[str, Any], SampleDataset, np.ndarray]:
+    """Train (or, on resume, reload a finished) fold; returns its result, model, training record, validation
+    samples and their probabilities."""
+    from stenoscope.models import create_model, load_model, save_model
+
+    fold_dir = Path(config.out) / f"fold_{fold + 1}"
+    train_base, val_base = data.base.subset(split[0]), data.base.subset(split[1])
+    train_samples, val_samples = data.samples_of(split[0]), data.samples_of(split[1])
+    kind = data.samples.kind
+    model_file, result_file = fold_dir / "model.safetensors", fold_dir / "result.json"
+    saved = json.loads(result_file.read_text(encoding="utf-8")) if resume and result_file.is_file() else None
+    if saved is not None and model_file.is_file() and len(saved["history"]) >= recipe.epochs:
+        # this fold finished earlier with at least the requested epochs: reuse it
+        model = load_model(model_file, device=device)
+        training = model.checkpoint_metadata["training"]
+        evaluation = EvaluationResult(
+            saved["dataset"], saved["metrics"], saved["ci95"], saved["clip"], saved["localisation"]
+        )
+        result = FoldResult(
+            fold, len(train_samples), len(val_samples), evaluation, saved["history"], saved["model"]
+        )
+        return result, model, training, val_samples, np.asarray(saved["probabilities"])
+
+    torch.manual_seed(config.seed * 1000 + fold)
+    model = create_model(config.model["name"], **config.model.get("kwargs", {})).to(device)
+    preprocess_mean = model.preprocess.mean
+    base_training = _training_record(config, recipe, kind, None)
+    mean_image = None
+    if recipe.mean_image:
+        mean_image = _mean_image(train_samples, Compose(input_transforms(base_training, preprocess_mean)))
+    training = _training_record(config, recipe, kind, mean_image)
+    train_pipeline = Compose([*input_transforms(training, preprocess_mean), *recipe.train_transforms(kind)])
+    eval_pipeline = inference_pipeline(training, preprocess_mean, kind)
+    heat_data = heat_pipeline = None
+    if _heatmap_enabled(config, model, data):
+        heat_data = train_samples if train_samples.kind == "frame" else train_base
+        heat_pipeline = train_pipeline
+        if heat_data is not train_samples:
+            resize = [Resize(config.data.input_size)] if config.data.input_size else []
+            heat_pipeline = Compose([*resize, *recipe.train_transforms("frame")])
+
+    def validate(_: Any) -> dict[str, Any]:
+        probabilities = predict(model, val_samples, eval_pipeline, device)
+        return {"val_auc": auc(val_samples.labels, probabilities)}
+
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    options = FitOptions(
+        recipe=recipe,
+        epochs=recipe.epochs,
+        seed=config.seed,
+        fold=fold,
+        device=device,
+        checkpoint_dir=fold_dir,
+        resume=resume,
+        heatmap_weight=config.heatmap.weight,
+        heatmap_batch_size=config.heatmap.batch_size,
+        sigma_scale=config.heatmap.sigma_scale,
+    )
+    state = fit(model, train_samples, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
+    model.eval()
+    evaluation = evaluate_model(
+        model,
+        val_samples,
+        eval_pipeline,
+        frame_pipeline=inference_pipeline(training, preprocess_mean, "frame"),
+        device=device,
+        n_boot=config.bootstrap,
+        seed=config.seed,
+        localisation=True,
+    )
+    if val_base.kind == "frame" and val_base.has_boxes and val_samples is not val_base:
+        frames_eval = evaluate_model(
+            model,
+            val_base,
+            inference_pipeline(training, preprocess_mean, "frame"),
+            device=device,
+            n_boot=config.bootstrap,
+            seed=config.seed,
+        )
+        evaluation.localisation = frames_eval.localisation
+    save_model(model, model_file, training=training, fold=fold + 1, metrics=evaluation.metrics)
+    result = FoldResult(
+        fold, len(train_samples), len(val_samples), evaluation, state.history, model_file.name
+    )
+    record = result.to_json() | {"probabilities": evaluation.probabilities}
+    write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
+    return result, model, training, val_samples, np.asarray(evaluation.probabilities)
+
+
+def _summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {key: mean_sd([fold["metrics"][key] for fold in folds]) for key in SUMMARY_KEYS}
+    clips = [fold["clip"] for fold in folds if fold.get("clip")]
+    if clips:
+        for key in ("accuracy_vote", "accuracy_mean"):
+            summary[f"clip_{key}"] = mean_sd([clip[key] for clip in clips])
+    locals_ = [fold["localisation"] for fold in folds if fold.get("localisation")]
+    for source in ("heatmap", "gradcam"):
+        values = [local[source] for local in locals_ if source in local]
+        if not values:
+            continue
+        keys = [
+            key for key in values[0] if not key.endswith("_ci95") and key not in ("n_images", "n_lesions")
+        ]
+        summary[f"localisation_{source}"] = {key: mean_sd([value[key] for value in values]) for key in keys}
+    return summary
+
+
+def _predictions_csv(rows: list[tuple[int, SampleDataset, np.ndarray]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["fold", "source", "frame", "group", "label", "probability"])
+    for fold, dataset, probabilities in rows:
+        for entry, probability in zip(dataset.entries, probabilities, strict=True):
+            frame = "" if entry.frame is None else entry.frame
+            writer.writerow([fold, entry.source, frame, entry.group, entry.label, f"{probability:.6f}"])
+    return buffer.getvalue()
+
+
+def cross_validate(config: TrainConfig, resume: bool = False, show_progress: bool = True) -> CVResult:
+    """Train and evaluate ``config.folds`` models on grouped stratified folds; write the run folder.
+
+    Raises:
+        StenoscopeError: bad settings, unreadable data, or too few groups for the folds.
+    """
+    from stenoscope.models import Ensemble, save_model
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    recipe = get_recipe(config.recipe, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr)
+    device = resolve_device(config.device)
+    out = Path(config.out)
+    data = load_training_data(config)
+    splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.seed)
+    fold_results, models, records, rows = [], [], [], []
+    progress = _progress() if show_progress else None
+    with progress if progress is not None else nullcontext():
+        for fold, split in enumerate(splits):
+            result, model, training, val_samples, probabilities = _run_fold(
+                config, recipe, data, fold, split, device, resume, progress
+            )
+            fold_results.append(result.to_json())
+            models.append(model.cpu().eval())
+            records.append(training)
+            rows.append((fold + 1, val_samples, probabilities))
+    roc_curve_png(
+        [(f"fold {fold}", dataset.labels, probabilities) for fold, dataset, probabilities in rows],
+        out / "roc.png",
+        title=f"{config.folds}-fold cross-validation",
+    )
+    write_text_atomic(out / "predictions.csv", _predictions_csv(rows))
+    ensemble = Ensemble(models)
+    training = dict(records[0])
+    if training.get("mean_image"):
+        # members share one Preprocess, so the ensemble subtracts the average of the folds' mean images
+        training["mean_image"] = encode_image(
+            np.mean([decode_image(r["mean_image"]) for r in records], axis=0)
+        )
+    summary = _summary(fold_results)
+    save_model(ensemble, out / "ensemble.safetensors", training=training, folds=config.folds, summary=summary)
+    result = CVResult(
+        config=config.to_json(),
+        data={"base": data.base.summary(), "samples": data.samples.summary()},
+        folds=fold_results,
+        summary=summary,
+        files={"ensemble": "ensemble.safetensors", "roc": "roc.png", "predictions": "predictions.csv"},
+    )
+    write_text_atomic(out / "results.json", json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    return result
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
