@@ -8,9 +8,11 @@ from typer.exceptions import Abort, TyperException
 
 from stenoscope.cli import analyze as _analyze  # noqa: F401  (registers the command)
 from stenoscope.cli import demo as _demo  # noqa: F401  (registers the command)
+from stenoscope.cli import evaluate as _evaluate  # noqa: F401  (registers the command)
 from stenoscope.cli import info as _info  # noqa: F401  (registers the command)
 from stenoscope.cli import keyframes as _keyframes  # noqa: F401  (registers the commands)
 from stenoscope.cli import synth as _synth  # noqa: F401  (registers the command)
+from stenoscope.cli import train as _train  # noqa: F401  (registers the command)
 from stenoscope.cli._app import app, state
 from stenoscope.errors import StenoscopeError
 
