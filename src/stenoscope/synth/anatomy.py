@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage, special
+from scipy import special
 
 
 @dataclass
@@ -30,9 +30,13 @@ def _grid(n: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _smooth_noise(rng: np.random.Generator, n: int, cells: int) -> np.ndarray:
     """Unit-variance noise with features about ``n / cells`` pixels wide, cheap at any size."""
+    from PIL import Image
+
     coarse = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
-    fine = ndimage.zoom(coarse, n / cells, order=3, prefilter=False)
-    offset = int(n / cells)
+    cell = n / cells
+    full = round(cell * (cells + 3))
+    fine = np.asarray(Image.fromarray(coarse, mode="F").resize((full, full), Image.Resampling.BICUBIC))
+    offset = int(cell)
     fine = fine[offset : offset + n, offset : offset + n]
     return (fine - fine.mean()) / (fine.std() + 1e-6)
 

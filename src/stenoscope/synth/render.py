@@ -101,7 +101,7 @@ class Exposure:
         attenuation = background + sharp
         # photon counts fall as exp(-attenuation): the relative noise grows where the image is dark
         noise = noise_rng.standard_normal(attenuation.shape, dtype=np.float32)
-        attenuation += self.noise * np.exp(0.5 * attenuation) * noise
+        attenuation += self.noise * scale * np.exp(0.5 * attenuation) * noise  # bigger pixels, more photons
         attenuation = ndimage.gaussian_filter(attenuation, 0.5 * scale, truncate=2.5)
         return np.clip((self.level - attenuation) * self.gain, 0.0, 1.0)
 

@@ -308,7 +308,8 @@ def place_lesions(
     """Choose ``count`` non-overlapping lesions on vessels wide enough to show them.
 
     ``allowed`` is a boolean map (any resolution) of the frame region a lesion centre may fall in (inside
-    the collimator, away from the text overlay and the border), so every lesion is visible.
+    the collimator, away from the text overlay and the border), so every lesion is visible. A lesion keeps
+    clear of other vessels (branch origins, crossings) so its narrowing is what the pixels show.
     """
     grid_h, grid_w = allowed.shape
     candidates: list[tuple[Vessel, np.ndarray]] = []
@@ -316,7 +317,7 @@ def place_lesions(
         index = np.arange(vessel.draw_from + 20, len(vessel.points) - 20)
         if len(index) == 0:
             continue
-        ok = vessel.radius[index] >= 2.0
+        ok = vessel.radius[index] >= 2.4
         xy = vessel.points[index]
         cols = np.clip((xy[:, 0] * grid_w).astype(int), 0, grid_w - 1)
         rows = np.clip((xy[:, 1] * grid_h).astype(int), 0, grid_h - 1)
@@ -335,6 +336,12 @@ def place_lesions(
         length = rng.uniform(10.0, 24.0) / 512.0
         point = vessel.points[centre]
         if any(np.linalg.norm(point - other) < 0.08 for other in centres):
+            continue
+        clearance = length / 2.0 + 3.0 * float(vessel.radius[centre]) / 512.0
+        others = [v.points[v.draw_from :] for v in tree.vessels if v is not vessel]
+        if tree.catheter is not None:
+            others.append(tree.catheter.points)
+        if np.linalg.norm(np.concatenate(others) - point, axis=1).min() < clearance:
             continue
         degree = float(rng.uniform(*degree_range))
         lesions.append(Lesion(vessel.name, centre, degree, length, float(vessel.radius[centre])))
