@@ -1,0 +1,123 @@
+"""Model speed on the CPU: one 512x512 frame (forward, + Grad-CAM, + heat-map head) and 5 key frames.
+
+Run: ``python benchmarks/model_speed.py [--threads 2] [--repeats 10]``; writes
+``benchmarks/results/model_speed.md``. The target (issue 4) is forward + Grad-CAM of one 512x512 frame
+under 0.15 s on 2 cores. Times are the median (and the best) of ``repeats`` runs after one warm-up, with
+untrained weights (speed does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from stenoscope._fs import write_text_atomic
+from stenoscope.errors import ModelError
+from stenoscope.explain import GradCAM
+from stenoscope.models import create_model
+
+RESULTS = Path(__file__).resolve().parent / "results" / "model_speed.md"
+FRAME_SIZE = 512
+KEY_FRAMES = 5
+CONFIGS: list[tuple[str, dict]] = [
+    ("default", {}),
+    ("default", {"heatmap_head": True}),
+    ("default", {"heatmap_head": True, "attention_stages": []}),
+    ("paper", {}),
+]
+
+
+def seconds(task: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median and best wall time of ``task`` over ``repeats`` runs after one warm-up run."""
+    task()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def measure(name: str, kwargs: dict, repeats: int) -> dict[str, object] | None:
+    try:
+        model = create_model(name, **kwargs).eval()
+    except ModelError as error:
+        print(f"skipping {name} {kwargs}: {error}")
+        return None
+    frame = torch.randn(1, 1, FRAME_SIZE, FRAME_SIZE)
+    frames = torch.randn(KEY_FRAMES, 1, FRAME_SIZE, FRAME_SIZE)
+    row: dict[str, object] = {
+        "model": name + "".join(f" {key}={value}" for key, value in kwargs.items()),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    with torch.no_grad():
+        row["forward"] = seconds(lambda: model(frame), repeats)
+        if model.has_heatmap_head:
+            row["forward + heat map"] = seconds(lambda: model.forward_with_heatmap(frame), repeats)
+    with GradCAM(model) as cam:
+        row["forward + Grad-CAM"] = seconds(lambda: cam(frame), repeats)
+        row[f"{KEY_FRAMES} frames: forward + Grad-CAM"] = seconds(lambda: cam(frames), max(1, repeats // 2))
+    return row
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo on Linux, else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def to_markdown(rows: list[dict[str, object]], threads: int, repeats: int) -> str:
+    columns = [
+        "forward",
+        "forward + Grad-CAM",
+        "forward + heat map",
+        f"{KEY_FRAMES} frames: forward + Grad-CAM",
+    ]
+    stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    lines = [
+        "# Model speed",
+        "",
+        f"Seconds per call, median (best) of {repeats} runs after a warm-up; {FRAME_SIZE}x{FRAME_SIZE} grey "
+        f"frames, batch 1 unless stated; `torch.set_num_threads({threads})`; untrained weights.",
+        "Target: forward + Grad-CAM of one frame under 0.15 s on 2 cores.",
+        f"Machine: {cpu_name()}, torch {torch.__version__}, {stamp} (shared with other jobs that add noise: "
+        "the best time shows the floor).",
+        "",
+        "| model | parameters | " + " | ".join(columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            cells.append("-" if value is None else f"{value[0]:.3f} ({value[1]:.3f})")
+        lines.append(f"| {row['model']} | {row['params'] / 1e6:.2f} M | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = [row for name, kwargs in CONFIGS if (row := measure(name, kwargs, args.repeats)) is not None]
+    text = to_markdown(rows, args.threads, args.repeats)
+    write_text_atomic(RESULTS, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
