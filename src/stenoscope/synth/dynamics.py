@@ -107,7 +107,7 @@ class Bolus:
             spread=fill / 2.0,
             rise=fill / 2.0,
             plateau=float(rng.uniform(0.08, 0.2) * duration),
-            washout=float(rng.uniform(0.3, 0.5) * duration),
+            washout=float(rng.uniform(0.35, 0.6) * duration),
         )
 
     def concentration(self, arrival: np.ndarray, t: float) -> np.ndarray:
@@ -115,5 +115,5 @@ class Bolus:
         tau = t - self.start - arrival * self.spread
         filling = _smoothstep(tau / self.rise)
         thinning = 1.0 - 0.1 * np.clip((tau - self.rise) / self.plateau, 0.0, 1.0)
-        washing = 1.0 - np.sqrt(_smoothstep((tau - self.rise - self.plateau) / self.washout))
+        washing = 1.0 - _smoothstep((tau - self.rise - self.plateau) / self.washout)
         return filling * thinning * washing
