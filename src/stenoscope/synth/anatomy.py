@@ -167,4 +167,8 @@ def text_mask(lines: list[str], size: int) -> np.ndarray:
     top = int(0.02 * size)
     for row, line in enumerate(lines):
         draw.text((left, top + row * line_height), line, fill=255, font=font)
-    return np.asarray(mask, dtype=np.float32) / 255.0
+    coverage = np.asarray(mask, dtype=np.float32) / 255.0
+    x0, y0, x1, y1 = (round(v * size) for v in TEXT_REGION)
+    inside = np.zeros_like(coverage)
+    inside[y0:y1, x0:x1] = coverage[y0:y1, x0:x1]  # tiny frames: lines that do not fit are cut off
+    return inside
