@@ -227,3 +227,17 @@ def test_discovery_treats_a_frame_folder_as_one_clip_and_keeps_names_unique(tmp_
     ]
     with pytest.raises(StenoscopeError, match="no such file"):
         discover([tmp_path / "missing"])
+
+
+def test_clip_stride_runs_the_model_on_fewer_frames_and_blends_between(model_file):
+    from stenoscope.report import analyze
+
+    clip = vessel_clip(n_frames=5)
+    every = analyze(clip, model=model_file, long_side=128, count=1).clip_heatmaps.astype(int)
+    strided = analyze(clip, model=model_file, long_side=128, count=1, clip_stride=2)
+    assert strided.heatmaps["clip"].startswith("model run on 1 frame in 2")
+    maps = strided.clip_heatmaps.astype(int)
+    assert np.abs(maps[[0, 2, 4]] - every[[0, 2, 4]]).max() <= 1  # computed frames are the model's own
+    assert np.abs(maps[1] - (every[0] + every[2]) / 2).max() <= 1  # the frame between is the blend
+    with pytest.raises(StenoscopeError, match="clip_stride"):
+        analyze(clip, model=model_file, clip_stride=0)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from stenoscope.clip import Clip
-from stenoscope.errors import ModelError
+from stenoscope.errors import ModelError, StenoscopeError
 from stenoscope.report.ood import distribution_warnings
 from stenoscope.report.results import (
     BoxResult,
@@ -224,6 +224,7 @@ def analyze(
     *,
     long_side: int | None = DEFAULT_LONG_SIDE,
     clip_heatmaps: bool = True,
+    clip_stride: int = 1,
     threshold: float | None = None,
     name: str | None = None,
 ) -> Report:
@@ -238,6 +239,8 @@ def analyze(
         long_side: frames are resized to this long side before the model (``train_long_side`` from the
             checkpoint metadata wins when present); ``None`` keeps the native size.
         clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
+        clip_stride: for those, run the model on every ``clip_stride``-th frame and blend the maps of the
+            frames between (1, the default: the model runs on every frame).
         threshold: frame probability at which a key frame votes stenosis (metadata ``threshold`` or 0.5).
         name: the report's name (default: the input's file or folder name).
 
@@ -248,6 +251,8 @@ def analyze(
     """
     import torch
 
+    if clip_stride < 1:
+        raise StenoscopeError(f"clip_stride must be at least 1, got {clip_stride}")
     watch = _Stopwatch()
     with watch.stage("read"):
         if isinstance(path_or_clip, Clip):
@@ -310,7 +315,7 @@ def analyze(
     every_frame = None
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
-            every_frame = _clip_heatmaps(clip, model, size)
+            every_frame = _clip_heatmaps(clip, model, size, clip_stride)
 
     return Report(
         input=source,
@@ -327,7 +332,7 @@ def analyze(
             "source": "lesion heat-map head" if has_head else "Grad-CAM",
             "gradcam_layer": getattr(model, "cam_layer", None),
             "model_input": [int(size[0]), int(size[1])],
-            "clip": "model run on every frame" if clip_heatmaps else "not computed",
+            "clip": _clip_policy(clip_heatmaps, clip_stride),
             "peak_threshold": HEAD_PEAK_THRESHOLD if has_head else GRADCAM_PEAK_THRESHOLD,
         },
         clip_heatmaps=every_frame,
@@ -336,12 +341,34 @@ def analyze(
     )
 
 
-def _clip_heatmaps(clip: Clip, model: nn.Module, size: tuple[int, int]) -> np.ndarray:
-    """Primary heat maps of every frame, ``(T, h, w)`` uint8 at the model's working size."""
+def _clip_policy(clip_heatmaps: bool, stride: int) -> str:
+    if not clip_heatmaps:
+        return "not computed"
+    if stride == 1:
+        return "model run on every frame"
+    return f"model run on 1 frame in {stride} and the last; frames between blended linearly"
+
+
+def _clip_heatmaps(clip: Clip, model: nn.Module, size: tuple[int, int], stride: int) -> np.ndarray:
+    """Primary heat maps of every frame, ``(T, h, w)`` uint8 at the model's working size.
+
+    The model runs on every ``stride``-th frame and on the last one; a frame between two of those gets the
+    linear blend of their maps (with ``stride=1`` the model runs on every frame and nothing is blended).
+    """
+    computed = sorted(set(range(0, clip.n_frames, stride)) | {clip.n_frames - 1})
+    heat = np.empty((len(computed), *size), dtype=np.float32)
+    for start in range(0, len(computed), BATCH_FRAMES):
+        indices = computed[start : start + BATCH_FRAMES]
+        x = to_model_input(clip.with_frames(clip.frames[indices]).as_float(), model, size)
+        heat[start : start + len(indices)] = to_input_grid(primary_maps(model, x), *size)
     maps = np.empty((clip.n_frames, *size), dtype=np.uint8)
-    for start in range(0, clip.n_frames, BATCH_FRAMES):
-        chunk = clip.with_frames(clip.frames[start : start + BATCH_FRAMES]).as_float()
-        x = to_model_input(chunk, model, size)
-        heat = to_input_grid(primary_maps(model, x), *size)
-        maps[start : start + len(chunk)] = np.rint(heat * 255.0).astype(np.uint8)
+    for index in range(clip.n_frames):
+        after = int(np.searchsorted(computed, index))
+        if computed[after] == index:
+            blended = heat[after]
+        else:
+            before_frame, after_frame = computed[after - 1], computed[after]
+            weight = (index - before_frame) / (after_frame - before_frame)
+            blended = (1.0 - weight) * heat[after - 1] + weight * heat[after]
+        maps[index] = np.rint(blended * 255.0).astype(np.uint8)
     return maps
