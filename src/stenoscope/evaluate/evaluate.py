@@ -31,7 +31,6 @@ from stenoscope.evaluate.metrics import (
     lesion_sensitivity,
     pointing_game,
 )
-from stenoscope.train.loop import make_batch, predict
 
 SCHEMA = "stenoscope.evaluation/1"
 PEAK_THRESHOLD = 0.02  # low: FROC needs weak peaks too; the operating points pick the thresholds
@@ -114,6 +113,7 @@ def collect_peaks(
     margin means 8 pixels of the original frame.
     """
     from stenoscope.explain import GradCAM, find_peaks
+    from stenoscope.train.loop import make_batch
 
     model.eval()
     sources: dict[str, list[PeakList]] = {"gradcam": []}
@@ -194,6 +194,8 @@ def evaluate_model(
         frame_pipeline: transforms for whole frames in localisation (default ``pipeline``).
         localisation: score peaks when the dataset holds whole frames with boxes.
     """
+    from stenoscope.train.loop import predict
+
     device = device or torch.device("cpu")
     model = model.to(device).eval()
     probabilities = predict(model, dataset, pipeline, device)

@@ -1,0 +1,115 @@
+"""Metrics against hand-computed values and sklearn; bootstrap CIs; localisation on constructed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from stenoscope.evaluate.metrics import (
+    accuracy,
+    auc,
+    bootstrap_ci,
+    classification_metrics,
+    clip_accuracy,
+    froc_curve,
+    lesion_sensitivity,
+    mean_sd,
+    pointing_game,
+    roc_curve_png,
+    sensitivity,
+    specificity,
+)
+
+LABELS = np.array([0, 0, 0, 1, 1, 1, 1])
+PROBS = np.array([0.1, 0.6, 0.3, 0.4, 0.7, 0.9, 0.5])
+
+
+def test_classification_metrics_by_hand():
+    # predictions at 0.5: 0 1 0 | 0 1 1 1 -> TN 2, FP 1, FN 1, TP 3
+    assert accuracy(LABELS, PROBS) == pytest.approx(5 / 7)
+    assert sensitivity(LABELS, PROBS) == pytest.approx(3 / 4)
+    assert specificity(LABELS, PROBS) == pytest.approx(2 / 3)
+    assert auc(LABELS, PROBS) == pytest.approx(roc_auc_score(LABELS, PROBS))
+    # AUC by hand: pairs (pos > neg) = 0.4>{0.1,0.3}, 0.7,0.9 > all, 0.5>{0.1,0.3} -> 10 of 12
+    assert auc(LABELS, PROBS) == pytest.approx(10 / 12)
+    result = classification_metrics(LABELS, PROBS)
+    assert result["n"] == 7 and result["n_positive"] == 4
+    assert auc([1, 1], [0.2, 0.9]) is None
+    assert specificity([1, 1], [0.2, 0.9]) is None
+
+
+def test_bootstrap_ci_contains_the_estimate_and_is_repeatable():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    probs = np.clip(labels * 0.3 + rng.random(200) * 0.7, 0, 1)
+    estimate = auc(labels, probs)
+    low, high = bootstrap_ci(auc, labels, probs, n_resamples=300, seed=1)
+    assert low < estimate < high
+    assert high - low < 0.2
+    assert bootstrap_ci(auc, labels, probs, n_resamples=300, seed=1) == (low, high)
+    grouped = bootstrap_ci(auc, labels, probs, n_resamples=300, seed=1, groups=[str(i // 10) for i in range(200)])
+    assert grouped[0] < estimate < grouped[1]
+    assert bootstrap_ci(auc, [1, 1, 1], [0.1, 0.2, 0.3], n_resamples=50) is None
+
+
+def test_clip_majority_vote_and_mean_probability():
+    labels = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    probs = [0.9, 0.8, 0.7, 0.1, 0.1, 0.6, 0.6, 0.6, 0.1, 0.0]
+    groups = ["a"] * 5 + ["b"] * 5
+    # a: 3 of 5 frames positive -> positive (right); mean 0.52 -> positive (right)
+    # b: 3 of 5 positive -> positive (wrong); mean 0.38 -> negative (right)
+    assert clip_accuracy(labels, probs, groups, "vote") == pytest.approx(0.5)
+    assert clip_accuracy(labels, probs, groups, "mean") == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="rule"):
+        clip_accuracy(labels, probs, groups, "max")
+
+
+BOXES = [
+    np.array([[10, 10, 20, 20]]),  # image 0: one lesion
+    np.array([[100, 100, 10, 10], [0, 0, 5, 5]]),  # image 1: two lesions
+    np.zeros((0, 4)),  # image 2: none
+]
+
+
+def test_pointing_game_with_the_8px_margin():
+    peaks = [
+        [(35.0, 20.0, 0.9), (20.0, 20.0, 0.5)],  # top peak 5 px right of the box: a hit within 8 px
+        [(50.0, 50.0, 0.8), (105.0, 105.0, 0.7)],  # top peak misses
+        [(1.0, 1.0, 0.9)],  # no boxes: not counted
+    ]
+    assert pointing_game(peaks, BOXES) == pytest.approx(0.5)
+    assert pointing_game(peaks, BOXES, margin=0) == pytest.approx(0.0)
+    assert pointing_game([[], [], []], BOXES) == pytest.approx(0.0)
+
+
+def test_lesion_sensitivity_at_false_positives_per_image():
+    # 3 images, 3 lesions. Sorted by score:
+    # 0.9 img0 hit (1/3, fp 0) | 0.8 img2 FP (fp 1/3) | 0.7 img1 hit (2/3) | 0.6 img0 same lesion (ignored)
+    # 0.5 img1 FP (fp 2/3) | 0.4 img2 FP (fp 1) | 0.3 img1 FP (fp 4/3) | 0.2 img1 hit (3/3, fp 4/3)
+    peaks = [
+        [(15.0, 15.0, 0.9), (20.0, 20.0, 0.6)],
+        [(105.0, 105.0, 0.7), (60.0, 60.0, 0.5), (70.0, 70.0, 0.3), (2.0, 2.0, 0.2)],
+        [(200.0, 200.0, 0.8), (50.0, 50.0, 0.4)],
+    ]
+    result = lesion_sensitivity(peaks, BOXES)
+    assert result["0.5"] == pytest.approx(2 / 3)
+    assert result["1"] == pytest.approx(2 / 3)
+    assert result["2"] == pytest.approx(1.0)
+    fp_rate, sens = froc_curve(peaks, BOXES)
+    assert fp_rate[-1] == pytest.approx(4 / 3) and sens[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(fp_rate) >= 0) and np.all(np.diff(sens) >= 0)
+    assert lesion_sensitivity([[], []], [np.zeros((0, 4)), np.zeros((0, 4))])["1"] is None
+
+
+def test_tied_scores_enter_together():
+    boxes = [np.array([[0, 0, 10, 10]])]
+    peaks = [[(5.0, 5.0, 0.5), (50.0, 50.0, 0.5)]]  # a hit and a FP at the same score
+    assert lesion_sensitivity(peaks, boxes, fp_rates=(0.5,))["0.5"] == pytest.approx(0.0)
+
+
+def test_roc_png_and_mean_sd(tmp_path):
+    path = roc_curve_png([("fold 1", LABELS, PROBS), ("one class", [1, 1], [0.1, 0.2])], tmp_path / "roc.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mean_sd([1.0, 3.0, None]) == {"mean": 2.0, "sd": pytest.approx(np.sqrt(2))}
+    assert mean_sd([None]) == {"mean": None, "sd": None}
