@@ -47,7 +47,11 @@ def test_coco_reads_arcade_with_near_duplicate_groups(arcade_dir):
     # pairs listed in near_duplicates.csv (also across train/val) share a group; chains are merged
     assert by_source["train/images/148.png"] == by_source["train/images/799.png"]
     assert by_source["train/images/218.png"] == by_source["val/images/58.png"]
-    assert by_source["train/images/698.png"] == by_source["train/images/886.png"] == by_source["train/images/429.png"]
+    assert (
+        by_source["train/images/698.png"]
+        == by_source["train/images/886.png"]
+        == by_source["train/images/429.png"]
+    )
     assert by_source["train/images/1.png"] != by_source["train/images/2.png"]
     val_only = open_dataset(arcade_dir, "coco", splits=["val"])
     assert len(val_only) == 200
@@ -64,7 +68,9 @@ def test_grouped_folds_never_split_arcade_duplicate_groups(arcade_dir):
     assert np.array_equal(np.sort(seen), np.arange(len(data)))  # every frame validated exactly once
     for train, val in folds:
         assert not set(groups[train]) & set(groups[val])
-    assert [v.tolist() for _, v in grouped_folds(data.labels, data.groups, 5, 3)] == [v.tolist() for _, v in folds]
+    assert [v.tolist() for _, v in grouped_folds(data.labels, data.groups, 5, 3)] == [
+        v.tolist() for _, v in folds
+    ]
 
 
 def test_grouped_split_is_stratified_and_grouped():
@@ -132,7 +138,9 @@ def _frames_with_boxes() -> SampleDataset:
 
 def test_region_crops_hold_whole_lesions_and_negatives_avoid_boxes():
     frames = _frames_with_boxes()
-    options = RegionOptions(size=48, window=128, positives_per_box=2, negatives_per_frame=4, dilate=16, seed=1)
+    options = RegionOptions(
+        size=48, window=128, positives_per_box=2, negatives_per_frame=4, dilate=16, seed=1
+    )
     regions = region_dataset(frames, options)
     assert regions.kind == "region"
     by_source = {entry.source: entry for entry in frames.entries}
@@ -161,7 +169,9 @@ def test_region_crops_hold_whole_lesions_and_negatives_avoid_boxes():
 
 def test_negative_crops_sit_on_vessels_more_than_chance():
     frames = _frames_with_boxes()
-    regions = region_dataset(frames, RegionOptions(window=64, negatives_per_frame=6, positives_per_box=0, seed=2))
+    regions = region_dataset(
+        frames, RegionOptions(window=64, negatives_per_frame=6, positives_per_box=0, seed=2)
+    )
     rng = np.random.default_rng(0)
     chosen, random = [], []
     for entry in frames.entries:

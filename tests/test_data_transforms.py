@@ -151,15 +151,21 @@ def test_mean_image_is_stored_and_reproduced_at_inference():
     from stenoscope.train.recipes import encode_image
 
     mean_image = _ramp(64)
-    training = {"recipe": get_recipe("paper").to_json(), "kind": "frame", "input_size": 64,
-                "mean_image": encode_image(mean_image)}
+    training = {
+        "recipe": get_recipe("paper").to_json(),
+        "kind": "frame",
+        "input_size": 64,
+        "mean_image": encode_image(mean_image),
+    }
     frame = np.full((128, 128), 0.6, np.float32)
     pipeline = inference_pipeline(training, preprocess_mean=0.5, kind="frame")
     result = pipeline(frame)
     side = round(500 * 64 / 512)
     offset = (64 - side) // 2
     expected = 0.6 - mean_image + 0.5  # + preprocess mean, which the model's own normalise removes again
-    np.testing.assert_allclose(result.image, expected[offset : offset + side, offset : offset + side], atol=2e-3)
+    np.testing.assert_allclose(
+        result.image, expected[offset : offset + side, offset : offset + side], atol=2e-3
+    )
     steps = [type(t).__name__ for t in input_transforms(training, 0.5)]
     assert steps == ["Resize", "SubtractImage"]
     # a reference of another size is resized to the image it is subtracted from

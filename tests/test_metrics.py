@@ -48,7 +48,9 @@ def test_bootstrap_ci_contains_the_estimate_and_is_repeatable():
     assert low < estimate < high
     assert high - low < 0.2
     assert bootstrap_ci(auc, labels, probs, n_resamples=300, seed=1) == (low, high)
-    grouped = bootstrap_ci(auc, labels, probs, n_resamples=300, seed=1, groups=[str(i // 10) for i in range(200)])
+    grouped = bootstrap_ci(
+        auc, labels, probs, n_resamples=300, seed=1, groups=[str(i // 10) for i in range(200)]
+    )
     assert grouped[0] < estimate < grouped[1]
     assert bootstrap_ci(auc, [1, 1, 1], [0.1, 0.2, 0.3], n_resamples=50) is None
 
