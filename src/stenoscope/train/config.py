@@ -68,12 +68,18 @@ class HeatmapConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything ``stenoscope train`` needs; :meth:`to_json` is stored in ``results.json``."""
+    """Everything ``stenoscope train`` needs; :meth:`to_json` is stored in ``results.json``.
+
+    ``holdout`` names a split folder of the dataset (e.g. ``val`` of an ARCADE root) used as the one
+    validation set instead of ``folds``-fold CV: the model trains on every other frame and is evaluated on
+    the held-out frames whose group (near-duplicate set) does not also occur in training.
+    """
 
     out: str = "runs/train"
     seed: int = 0
     recipe: str = "default"
     folds: int = 5
+    holdout: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None

@@ -80,6 +80,25 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     return TrainingData(base, region_dataset(base, data.region_options(config.seed)))
 
 
+def holdout_split(base: SampleDataset, root: str | None, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the frames outside ``root/split``, validate on those inside it, minus every held-out frame
+    whose group also has a training frame (near-duplicates would leak the answer).
+
+    Raises:
+        StenoscopeError: no dataset root, or the split holds no frame or leaves nothing to train on.
+    """
+    if root is None:
+        raise StenoscopeError("holdout needs data.path (a root whose sub-folders are splits)")
+    folder = Path(root).absolute() / split
+    inside = np.array([Path(entry.source).absolute().is_relative_to(folder) for entry in base.entries])
+    train = np.flatnonzero(~inside)
+    train_groups = {base.entries[int(i)].group for i in train}
+    val = np.array([i for i in np.flatnonzero(inside) if base.entries[int(i)].group not in train_groups])
+    if not train.size or not val.size:
+        raise StenoscopeError(f"holdout {split!r}: {train.size} training and {val.size} held-out frames")
+    return train, val.astype(np.int64)
+
+
 def _mean_image(dataset: SampleDataset, pipeline: Compose) -> np.ndarray:
     """Pixel-wise mean of the (resized) training samples: the paper's per-fold normalisation image."""
     total: np.ndarray | None = None
@@ -301,7 +320,10 @@ def cross_validate(config: TrainConfig, resume: bool = False, show_progress: boo
     device = resolve_device(config.device)
     out = Path(config.out)
     data = load_training_data(config)
-    splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.seed)
+    if config.holdout:
+        splits = [holdout_split(data.base, config.data.path, config.holdout)]
+    else:
+        splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.seed)
     fold_results, models, records, rows = [], [], [], []
     progress = _progress() if show_progress else None
     with progress if progress is not None else nullcontext():
