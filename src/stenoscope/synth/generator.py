@@ -109,7 +109,9 @@ def _scene(
     text: bool,
     fps: float,
     pad: int,
+    at_least: int,
 ) -> _Scene:
+    """The static scene; fewer than ``n_stenoses`` lesions only if ``at_least`` of them fit."""
     view_rng = _rng(seed, _VIEW)
     kind = tree_kind or str(view_rng.choice(TREE_KINDS))
     view = _view(view_rng, kind)
@@ -118,7 +120,7 @@ def _scene(
     lesions = place_lesions(
         _rng(seed, _LESIONS), tree, n_stenoses, degrees, _lesion_allowed(back, size, text)
     )
-    if len(lesions) < n_stenoses:
+    if len(lesions) < at_least:
         raise StenoscopeError(f"could place only {len(lesions)} of {n_stenoses} stenoses; ask for fewer")
     for lesion in lesions:
         narrow(tree, lesion)
@@ -198,7 +200,7 @@ def synthesize(
             f"need n_frames >= 1, fps > 0 and n_stenoses >= 0 (got {n_frames}, {fps}, {n_stenoses})"
         )
     pad = int(np.ceil(MAX_BREATHING_PX * size / 512)) + 2
-    scene = _scene(seed, size, tree, n_stenoses, stenosis_degrees, catheter, text, fps, pad=pad)
+    scene = _scene(seed, size, tree, n_stenoses, stenosis_degrees, catheter, text, fps, pad, n_stenoses)
     bolus = Bolus.random(_rng(seed, _BOLUS), n_frames, fps)
     motion = Motion.random(_rng(seed, _MOTION), scene.tree.heart_centre, size)
     noise_rng = _rng(seed, _NOISE)
@@ -289,7 +291,7 @@ def synthesize_frame(
     """
     _check(seed, size, tree, stenosis_degrees)
     count = int(_rng(seed, _LESION_COUNT).integers(1, 4)) if stenosis else 0
-    scene = _scene(seed, size, tree, count, stenosis_degrees, catheter, text, 15.0, pad=2)
+    scene = _scene(seed, size, tree, count, stenosis_degrees, catheter, text, 15.0, 2, min(count, 1))
     lines = scene.lines
     vessels = vessel_attenuation(lines.points, lines, np.ones(len(lines.radius)), size, scene.scale)
     frame = _compose(scene, vessels, np.zeros(2), _rng(seed, _NOISE))

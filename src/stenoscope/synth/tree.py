@@ -298,6 +298,26 @@ def lesion_points(tree: VesselTree, lesion: Lesion) -> np.ndarray:
     return vessel.points[max(lesion.index - half, 0) : lesion.index + half + 1]
 
 
+def _lesion_candidates(
+    tree: VesselTree, allowed: np.ndarray, min_radius: float
+) -> list[tuple[Vessel, np.ndarray]]:
+    """Per vessel, the centreline indices where a lesion centre may go."""
+    grid_h, grid_w = allowed.shape
+    candidates = []
+    for vessel in tree.vessels:
+        index = np.arange(vessel.draw_from + 20, len(vessel.points) - 20)
+        if len(index) == 0:
+            continue
+        xy = vessel.points[index]
+        cols = np.clip((xy[:, 0] * grid_w).astype(int), 0, grid_w - 1)
+        rows = np.clip((xy[:, 1] * grid_h).astype(int), 0, grid_h - 1)
+        inside = (xy >= 0).all(1) & (xy < 1).all(1)
+        ok = (vessel.radius[index] >= min_radius) & inside & allowed[rows, cols]
+        if ok.any():
+            candidates.append((vessel, index[ok]))
+    return candidates
+
+
 def place_lesions(
     rng: np.random.Generator,
     tree: VesselTree,
@@ -305,45 +325,40 @@ def place_lesions(
     degree_range: tuple[float, float],
     allowed: np.ndarray,
 ) -> list[Lesion]:
-    """Choose ``count`` non-overlapping lesions on vessels wide enough to show them.
+    """Choose up to ``count`` separate lesions, on vessels wide enough to show them.
 
     ``allowed`` is a boolean map (any resolution) of the frame region a lesion centre may fall in (inside
     the collimator, away from the text overlay and the border), so every lesion is visible. A lesion keeps
-    clear of other vessels (branch origins, crossings) so its narrowing is what the pixels show.
+    clear of other vessels (branch origins, crossings) so its narrowing is what the pixels show. Wide
+    vessels are tried first; narrower ones only when the wide ones have no room left.
     """
-    grid_h, grid_w = allowed.shape
-    candidates: list[tuple[Vessel, np.ndarray]] = []
-    for vessel in tree.vessels:
-        index = np.arange(vessel.draw_from + 20, len(vessel.points) - 20)
-        if len(index) == 0:
-            continue
-        ok = vessel.radius[index] >= 2.4
-        xy = vessel.points[index]
-        cols = np.clip((xy[:, 0] * grid_w).astype(int), 0, grid_w - 1)
-        rows = np.clip((xy[:, 1] * grid_h).astype(int), 0, grid_h - 1)
-        inside = (xy >= 0).all(1) & (xy < 1).all(1)
-        ok &= inside & allowed[rows, cols]
-        if ok.any():
-            candidates.append((vessel, index[ok]))
-    weights = np.array([3.0 if v.depth == 0 else 1.0 for v, _ in candidates])
+    others = {
+        vessel.name: np.concatenate(
+            [v.points[v.draw_from :] for v in tree.vessels if v is not vessel]
+            + ([tree.catheter.points] if tree.catheter is not None else [])
+        )
+        for vessel in tree.vessels
+    }
     lesions: list[Lesion] = []
     centres: list[np.ndarray] = []
-    for _ in range(200 * max(count, 1)):
-        if len(lesions) == count or not candidates:
-            break
-        vessel, index = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
-        centre = int(rng.choice(index))
-        length = rng.uniform(10.0, 24.0) / 512.0
-        point = vessel.points[centre]
-        if any(np.linalg.norm(point - other) < 0.08 for other in centres):
+    for min_radius in (2.4, 1.8):
+        candidates = _lesion_candidates(tree, allowed, min_radius)
+        if not candidates:
             continue
-        clearance = length / 2.0 + 3.0 * float(vessel.radius[centre]) / 512.0
-        others = [v.points[v.draw_from :] for v in tree.vessels if v is not vessel]
-        if tree.catheter is not None:
-            others.append(tree.catheter.points)
-        if np.linalg.norm(np.concatenate(others) - point, axis=1).min() < clearance:
-            continue
-        degree = float(rng.uniform(*degree_range))
-        lesions.append(Lesion(vessel.name, centre, degree, length, float(vessel.radius[centre])))
-        centres.append(point)
+        weights = np.array([3.0 if v.depth == 0 else 1.0 for v, _ in candidates])
+        for _ in range(200 * max(count, 1)):
+            if len(lesions) == count:
+                return lesions
+            vessel, index = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
+            centre = int(rng.choice(index))
+            length = rng.uniform(10.0, 24.0) / 512.0
+            point = vessel.points[centre]
+            if any(np.linalg.norm(point - other) < 0.05 for other in centres):
+                continue
+            clearance = length / 2.0 + 3.0 * float(vessel.radius[centre]) / 512.0
+            if np.linalg.norm(others[vessel.name] - point, axis=1).min() < clearance:
+                continue
+            degree = float(rng.uniform(*degree_range))
+            lesions.append(Lesion(vessel.name, centre, degree, length, float(vessel.radius[centre])))
+            centres.append(point)
     return lesions
