@@ -224,3 +224,11 @@ def test_cli_synth_bad_tree_is_one_line_exit_2(cli, tmp_path):
         and result.err.strip().startswith("error:")
         and len(result.err.strip().splitlines()) == 1
     )
+
+
+def test_lesions_always_fit():
+    for seed in range(40):
+        _, boxes = synthesize_frame(seed, stenosis=True, size=128)
+        assert 1 <= len(boxes) <= 3
+    for seed in range(8):
+        assert len(synthesize(seed, n_frames=1, size=128, n_stenoses=4).truth.stenoses) == 4
