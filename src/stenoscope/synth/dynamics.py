@@ -50,7 +50,7 @@ class Motion:
         return cls(
             heart_hz=float(rng.uniform(1.0, 1.35)),
             heart_phase=float(rng.uniform(0, 2 * np.pi)),
-            contraction=float(rng.uniform(0.06, 0.11)),
+            contraction=float(rng.uniform(0.07, 0.13)),
             twist=float(rng.uniform(-0.06, 0.06)),
             centre=np.asarray(centre, dtype=float) * size,
             modes=modes,
