@@ -7,13 +7,17 @@ model with a fixed ``preprocess.input_size`` gets exactly that size. Heat maps a
 grid, so peaks and boxes are always in the input's pixel coordinates.
 
 Heat maps of the whole clip (for clip.gif / clip.mp4) are not propagated from the key frames: the model runs
-on every frame (its lesion heat-map head when it has one, else Grad-CAM), in batches, at the same scale as
-the key frames, so every frame of the video shows what the model sees in that frame.
+on the frames themselves (its lesion heat-map head when it has one, else Grad-CAM), in batches, at the same
+scale as the key frames. To keep long runs affordable on a CPU it runs on at most ``MAX_CLIP_FORWARDS``
+frames: every frame of a run up to that length; for longer runs 1 frame in k (and the last), the frames
+between getting the linear blend of their two neighbours' maps. ``report.json`` (``heatmaps.clip``) and
+report.html say which.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +50,9 @@ MAX_PEAKS = 5
 # Grad-CAM maps are scaled to [0, 1] per frame, so only their upper half counts as "hot".
 HEAD_PEAK_THRESHOLD = 0.3
 GRADCAM_PEAK_THRESHOLD = 0.5
+# The whole-clip heat maps (for the videos) run the model on at most this many frames by default: every
+# frame of a run up to this length, 1 in 2 of a 60-frame run (see benchmarks/results/analyze.md).
+MAX_CLIP_FORWARDS = 31
 BATCH_FRAMES = 8  # frames per forward pass over the whole clip (bounds memory on long runs)
 
 
@@ -224,7 +231,7 @@ def analyze(
     *,
     long_side: int | None = DEFAULT_LONG_SIDE,
     clip_heatmaps: bool = True,
-    clip_stride: int = 1,
+    clip_stride: int | None = None,
     threshold: float | None = None,
     name: str | None = None,
 ) -> Report:
@@ -240,7 +247,8 @@ def analyze(
             checkpoint metadata wins when present); ``None`` keeps the native size.
         clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
         clip_stride: for those, run the model on every ``clip_stride``-th frame and blend the maps of the
-            frames between (1, the default: the model runs on every frame).
+            frames between; ``None`` (default) picks the smallest stride that runs the model on at most
+            ``MAX_CLIP_FORWARDS`` frames, so clips up to that length get the model on every frame.
         threshold: frame probability at which a key frame votes stenosis (metadata ``threshold`` or 0.5).
         name: the report's name (default: the input's file or folder name).
 
@@ -251,7 +259,7 @@ def analyze(
     """
     import torch
 
-    if clip_stride < 1:
+    if clip_stride is not None and clip_stride < 1:
         raise StenoscopeError(f"clip_stride must be at least 1, got {clip_stride}")
     watch = _Stopwatch()
     with watch.stage("read"):
@@ -313,6 +321,8 @@ def analyze(
             )
 
     every_frame = None
+    if clip_stride is None:
+        clip_stride = max(1, math.ceil((clip.n_frames - 1) / (MAX_CLIP_FORWARDS - 1)))
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
             every_frame = _clip_heatmaps(clip, model, size, clip_stride)
@@ -333,6 +343,7 @@ def analyze(
             "gradcam_layer": getattr(model, "cam_layer", None),
             "model_input": [int(size[0]), int(size[1])],
             "clip": _clip_policy(clip_heatmaps, clip_stride),
+            "clip_stride": clip_stride if clip_heatmaps else None,
             "peak_threshold": HEAD_PEAK_THRESHOLD if has_head else GRADCAM_PEAK_THRESHOLD,
         },
         clip_heatmaps=every_frame,
