@@ -246,8 +246,10 @@ def evaluate_path(
     if samples == "regions":
         if not dataset.has_boxes:
             raise StenoscopeError("--samples regions needs a dataset with lesion boxes")
-        size = int((training or {}).get("input_size") or RegionOptions().size)
-        dataset = region_dataset(dataset, RegionOptions(size=size, seed=seed))
+        # crops are cut as at training (window, margin...) when the checkpoint recorded how
+        stored = dict((training or {}).get("regions") or {})
+        size = int((training or {}).get("input_size") or stored.get("size") or RegionOptions().size)
+        dataset = region_dataset(dataset, RegionOptions(**{**stored, "size": size, "seed": seed}))
     elif samples != "frames":
         raise StenoscopeError(f"samples must be 'frames' or 'regions', got {samples!r}")
     mean = model.preprocess.mean

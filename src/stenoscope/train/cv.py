@@ -164,6 +164,7 @@ def _training_record(
         "frame_input_size": config.data.input_size,
         "mean_image": None if mean_image is None else encode_image(mean_image),
         "data": {"format": config.data.format, "samples": config.data.samples},
+        "regions": config.data.region_options(config.seed).to_json() if kind == "region" else None,
     }
 
 
