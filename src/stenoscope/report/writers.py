@@ -21,6 +21,7 @@ from stenoscope.report.results import FrameResult, Report
 VIDEO_LONG_SIDE = 512  # per panel in clip.mp4
 GIF_LONG_SIDE = 256  # per panel in clip.gif (it is embedded in report.html, so kept small)
 SHEET_LONG_SIDE = 256  # per panel in contact_sheet.png
+HTML_LONG_SIDE = 512  # per panel of the key frames embedded in report.html
 TIMELINE_PX = 6
 DEFAULT_FPS = 15.0
 CAPTION_PX = 22
@@ -176,10 +177,17 @@ def save_report(report: Report, directory: Path, videos: bool = True) -> Path:
     with atomic_dir(directory) as tmp:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a report folder is an ordinary folder
         start = time.perf_counter()
-        keyframe_pngs = {}
+        embedded = {}  # report.html gets copies at most HTML_LONG_SIDE per panel, to stay a few MB
+        html_size = render.fit_size(report.clip.height, report.clip.width, HTML_LONG_SIDE)
         for frame in report.frames:
-            keyframe_pngs[frame.index] = png_bytes(keyframe_image(report, frame))
-            (tmp / f"keyframe_{frame.index}.png").write_bytes(keyframe_pngs[frame.index])
+            image = keyframe_image(report, frame)
+            full = png_bytes(image)
+            (tmp / f"keyframe_{frame.index}.png").write_bytes(full)
+            if html_size[0] == report.clip.width:
+                embedded[frame.index] = full
+            else:
+                small = (2 * html_size[0] + render.PANEL_GAP_PX, html_size[1])
+                embedded[frame.index] = png_bytes(render.resize_rgb(image, small))
         sheet_png = png_bytes(contact_sheet(report))
         (tmp / "contact_sheet.png").write_bytes(sheet_png)
         report.timings["write_png"] = time.perf_counter() - start
@@ -197,7 +205,7 @@ def save_report(report: Report, directory: Path, videos: bool = True) -> Path:
             report.timings["write_gif"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        html = render_html(report, keyframe_pngs=keyframe_pngs, gif=gif)
+        html = render_html(report, keyframe_pngs=embedded, gif=gif)
         (tmp / "report.html").write_text(html, encoding="utf-8")
         report.timings["write_html"] = time.perf_counter() - start
         (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
