@@ -81,3 +81,16 @@ def test_default_over_thirty_seeded_runs():
     assert sum(outside) >= 10  # the set really tests early and late peaks
     assert np.mean(distances) <= 2.0
     assert max(distances) <= 4
+
+
+@pytest.mark.parametrize("timing", ["middle", "late"])
+def test_default_never_keeps_a_motion_blurred_key_frame(timing):
+    from scipy.ndimage import uniform_filter1d
+
+    run = run_with_peak(timing, text=True)
+    sharp_choice = detect_key_frames(run.clip, method="default").key_frame
+    frames = run.clip.frames.copy()
+    frames[sharp_choice] = uniform_filter1d(frames[sharp_choice], 9, axis=1)  # 9-px horizontal smear
+    blurred = detect_key_frames(run.clip.with_frames(frames), method="default")
+    assert blurred.key_frame != sharp_choice
+    assert abs(blurred.key_frame - run.truth.key_frame) <= 2
