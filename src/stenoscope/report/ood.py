@@ -39,10 +39,10 @@ def clip_statistics(clip: Clip) -> dict[str, float]:
 
 
 _DESCRIPTIONS = {
-    "long_side": ("frame size {value:g} px (long side)", "{low:g}-{high:g} px"),
-    "bits_stored": ("bit depth {value:g}", "{low:g}-{high:g} bits"),
-    "mean_intensity": ("mean intensity {value:.2f}", "{low:.2f}-{high:.2f}"),
-    "intensity_range": ("intensity range (1st-99th percentile) {value:.2f}", "{low:.2f}-{high:.2f}"),
+    "long_side": ("frame size {value:g} px (long side)", "{range} px", "{:g}"),
+    "bits_stored": ("bit depth {value:g}", "{range} bits", "{:g}"),
+    "mean_intensity": ("mean intensity {value:.2f}", "{range}", "{:.2f}"),
+    "intensity_range": ("intensity range (1st-99th percentile) {value:.2f}", "{range}", "{:.2f}"),
 }
 
 
@@ -52,16 +52,16 @@ def distribution_warnings(clip: Clip, training_distribution: Mapping[str, Any] |
         return []
     stats = clip_statistics(clip)
     warnings = []
-    for key, (what, allowed) in _DESCRIPTIONS.items():
+    for key, (what, allowed, number) in _DESCRIPTIONS.items():
         bounds = training_distribution.get(key)
         if bounds is None:
             continue
         low, high = float(bounds[0]), float(bounds[1])
         value = stats[key]
         if not low <= value <= high:
+            span = number.format(low) if low == high else f"{number.format(low)}-{number.format(high)}"
             warnings.append(
                 f"outside the training distribution: {what.format(value=value)} "
-                f"(the model was trained on {allowed.format(low=low, high=high)}); "
-                "treat the result with caution"
+                f"(the model was trained on {allowed.format(range=span)}); treat the result with caution"
             )
     return warnings
