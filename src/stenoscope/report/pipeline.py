@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_LONG_SIDE = 512  # ARCADE frames, on which the shipped model is trained
 DEFAULT_THRESHOLD = 0.5
-MAX_PEAKS = 5
+MAX_PEAKS = 5  # peaks and boxes kept per heat map, strongest first
 # Peaks/boxes threshold on each kind of map: the head's map is a calibrated lesion-centre probability;
 # Grad-CAM maps are scaled to [0, 1] per frame, so only their upper half counts as "hot".
 HEAD_PEAK_THRESHOLD = 0.3
@@ -178,7 +178,7 @@ def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[PeakRe
     ]
     boxes = [
         BoxResult(float(b.x), float(b.y), float(b.w), float(b.h), float(b.score))
-        for b in heatmap_boxes(heatmap, threshold)
+        for b in heatmap_boxes(heatmap, threshold)[:MAX_PEAKS]
     ]
     return peaks, boxes
 
