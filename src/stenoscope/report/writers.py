@@ -96,10 +96,11 @@ def clip_panels(report: Report, long_side: int, even: bool) -> np.ndarray:
         raise ValueError("this report was made without whole-clip heat maps (clip_heatmaps=False)")
     clip = report.clip
     size = render.fit_size(clip.height, clip.width, long_side, even=even)
-    grey_all = clip.as_uint8()
     panels = []
-    for index in range(clip.n_frames):
-        grey = np.asarray(Image.fromarray(grey_all[index]).resize(size, Image.Resampling.BILINEAR))
+    for index in range(clip.n_frames):  # frame by frame: a long 16-bit run never becomes one float array
+        grey = np.asarray(
+            Image.fromarray(_uint8_frame(report, index)).resize(size, Image.Resampling.BILINEAR)
+        )
         heat = np.asarray(
             Image.fromarray(report.clip_heatmaps[index]).resize(size, Image.Resampling.BILINEAR)
         )
