@@ -18,6 +18,7 @@ def analyze(
         typer.Argument(
             help="Clips, images or folders (searched recursively; a folder of frame images is one clip).",
             show_default=False,
+            metavar="INPUT",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Folder for the report folders and summary.csv.")] = Path(
