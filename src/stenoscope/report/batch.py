@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -225,8 +226,11 @@ def analyze_batch(
             futures: list[Future[BatchResult]] = [
                 pool.submit(_run_one, item, out_dir, options) for item in items
             ]
-            for future in futures:
-                results.append(future.result())
+            for item, future in zip(items, futures, strict=True):
+                try:
+                    results.append(future.result())
+                except BrokenProcessPool as error:  # a worker killed (out of memory, a crashing decoder)
+                    results.append(BatchResult(item, None, f"{item.path}: worker process died ({error})"))
                 if on_result is not None:
                     on_result(results[-1])
     write_summary(results, out_dir / "summary.csv")
