@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 
 from stenoscope._fs import atomic_dir, atomic_path, write_text_atomic
@@ -21,3 +24,15 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
         (tmp / "b.txt").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
+
+
+def test_outputs_get_the_users_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        file = write_text_atomic(tmp_path / "a.json", "{}")
+        with atomic_dir(tmp_path / "clip") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(file.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "clip").stat().st_mode) == 0o755

@@ -10,6 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _apply_default_mode(path: Path, base: int) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give results the user's usual permissions."""
+    os.chmod(path, base & ~_umask())
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds.
@@ -23,6 +34,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _apply_default_mode(tmp, 0o666)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -48,6 +60,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        _apply_default_mode(tmp, 0o777)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
