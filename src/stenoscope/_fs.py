@@ -18,7 +18,7 @@ def _umask() -> int:
 
 def _apply_default_mode(path: Path, base: int) -> None:
     """mkstemp/mkdtemp create private (0600/0700) entries; give results the user's usual permissions."""
-    os.chmod(path, base & ~_umask())
+    path.chmod(base & ~_umask())
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         _apply_default_mode(tmp, 0o666)
-        os.replace(tmp, target)
+        tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -64,10 +64,10 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
+            target.replace(old)
+            tmp.replace(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, target)
+            tmp.replace(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
