@@ -57,11 +57,12 @@ def test_phantom_dicom(cli, phantom_dir, model_file, tmp_path):
 
 
 def test_vukicevic_cine_folder(cli, vukicevic_dir, model_file, tmp_path):
-    result = cli(
-        "analyze", vukicevic_dir / "sample2_proj0", "--model", model_file, "--out", tmp_path, "--json"
-    )
+    folder = vukicevic_dir / "sample2_proj0"
+    result = cli("analyze", folder, "--model", model_file, "--out", tmp_path, "--json", "--no-videos")
     (data,) = reports(tmp_path, result)
     assert data["name"] == "sample2_proj0" and data["n_frames"] == 37 and len(data["key_frames"]) == 5
+    assert data["heatmaps"]["clip"] == "not computed"
+    assert not (tmp_path / "sample2_proj0" / "clip.gif").exists()
     for frame in data["frames"]:  # coordinates in the input's pixels, whatever size the model saw
         for peak in frame["peaks"] + frame["gradcam"]["peaks"]:
             assert 0 <= peak["x"] < data["width"] and 0 <= peak["y"] < data["height"]
