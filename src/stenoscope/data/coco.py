@@ -86,7 +86,7 @@ def _read_coco(json_path: Path, category: str, root: Path) -> list[Entry]:
     for image_id, file_name in sorted(images.items()):
         path = images_folder / file_name
         image_boxes = as_boxes(boxes[image_id])
-        group = str(path.resolve().relative_to(root.resolve())) if path.is_relative_to(root) else str(path)
+        group = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         entries.append(Entry(str(path), int(len(image_boxes) > 0), group, image_boxes))
     return entries
 

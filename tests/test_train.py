@@ -1,0 +1,234 @@
+"""Training: heat-map targets and loss, schedule, config, CV + ensemble + evaluate end to end, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from stenoscope.errors import StenoscopeError
+from stenoscope.train import (
+    centernet_focal_loss,
+    config_from_dict,
+    cross_validate,
+    gaussian_targets,
+    load_config,
+)
+from stenoscope.train.loop import lr_factor
+
+torch.set_num_threads(1)  # the CI machine has 2 cores shared by parallel jobs
+
+TINY_MODEL = {
+    "name": "default",
+    "kwargs": {"channels": [8, 16, 24, 32], "depths": [1, 1, 1, 1], "stem_chans": 8},
+}
+
+
+def test_gaussian_targets_peak_at_box_centres():
+    boxes = [np.array([[16, 8, 8, 8]], np.float32), np.zeros((0, 4), np.float32)]
+    targets = gaussian_targets(boxes, (16, 16), (64, 64), sigma_scale=0.15)
+    assert targets.shape == (2, 1, 16, 16)
+    assert targets[0, 0, 3, 5] == 1.0  # centre (20, 12) / stride 4
+    assert int((targets == 1).sum()) == 1
+    assert targets[1].sum() == 0
+
+
+def test_focal_loss_rewards_the_right_peak():
+    targets = gaussian_targets([np.array([[16, 8, 8, 8]], np.float32)], (16, 16), (64, 64), 0.15)
+    right = torch.full_like(targets, -6.0)
+    right[0, 0, 3, 5] = 4.0
+    wrong = torch.full_like(targets, -6.0)
+    wrong[0, 0, 12, 12] = 4.0
+    flat = torch.zeros_like(targets)
+    assert centernet_focal_loss(right, targets) < centernet_focal_loss(wrong, targets)
+    assert centernet_focal_loss(right, targets) < centernet_focal_loss(flat, targets)
+
+
+def test_learning_rate_warms_up_then_decays():
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(99, 100, 10, "cosine") < 0.01
+    assert lr_factor(99, 100, 0, "constant") == 1.0
+
+
+def test_config_rejects_unknown_keys_and_resolves_paths(tmp_path):
+    with pytest.raises(StenoscopeError, match="unknown key"):
+        config_from_dict({"epoch": 3})
+    with pytest.raises(StenoscopeError, match="samples"):
+        config_from_dict({"data": {"samples": "patches"}})
+    (tmp_path / "c.yaml").write_text("data: {path: sub/data, format: imagefolder}\nfolds: 3\n")
+    config = load_config(tmp_path / "c.yaml")
+    assert config.folds == 3 and Path(config.data.path) == (tmp_path / "sub" / "data").resolve()
+
+
+def test_shipped_example_configs_load():
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(configs.glob("*.yaml")):
+        if "model" in yaml.safe_load(path.read_text()):
+            assert load_config(path).model["name"]
+
+
+def test_train_without_data_is_a_one_line_error(cli):
+    result = cli("train")
+    assert result.code == 2 and result.err.startswith("error: ") and result.err.count("\n") == 1
+
+
+def _ovalle_config(tmp_path: Path, ovalle_dir: Path, **changes) -> Path:
+    config = {
+        "seed": 0,
+        "recipe": "default",
+        "folds": 2,
+        "epochs": 1,
+        "batch_size": 32,
+        "bootstrap": 100,
+        "device": "cpu",
+        "model": TINY_MODEL,
+        "data": {"path": str(ovalle_dir), "format": "imagefolder"},
+    } | changes
+    path = tmp_path / "ovalle.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_cv_ensemble_and_evaluate_on_ovalle(cli, tmp_path, ovalle_dir):
+    from stenoscope.models import Ensemble, load_model
+
+    config = _ovalle_config(tmp_path, ovalle_dir)
+    result = cli("train", config, "--out", tmp_path / "run", "--json")
+    assert result.code == 0, result.err
+    run = tmp_path / "run"
+    results = json.loads((run / "results.json").read_text())
+    assert results["schema"] == "stenoscope.cv/1" and len(results["folds"]) == 2
+    assert results["data"]["samples"]["samples"] == 247
+    assert sum(fold["n_val"] for fold in results["folds"]) == 247
+    for key in ("auc", "accuracy", "sensitivity", "specificity"):
+        assert set(results["summary"][key]) == {"mean", "sd"}
+        assert 0.0 <= results["summary"][key]["mean"] <= 1.0
+    assert (run / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((run / "predictions.csv").read_text().splitlines()) == 248
+    ensemble = load_model(run / "ensemble.safetensors")
+    assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
+    assert ensemble.checkpoint_metadata["training"]["kind"] == "region"
+
+    evaluated = cli(
+        "evaluate",
+        run / "ensemble.safetensors",
+        ovalle_dir,
+        "--json",
+        "--bootstrap",
+        "100",
+        "--out",
+        tmp_path / "eval",
+    )
+    assert evaluated.code == 0, evaluated.err
+    report = evaluated.json()
+    assert report["dataset"]["samples"] == 247 and report["localisation"] is None
+    low, high = report["ci95"]["auc"]
+    assert low <= report["metrics"]["auc"] <= high
+    assert (tmp_path / "eval" / "evaluation.json").is_file()
+    table = cli("evaluate", run / "fold_1" / "model.safetensors", ovalle_dir, "--bootstrap", "50")
+    assert table.code == 0 and "sensitivity" in table.out
+
+
+def test_same_seed_same_run_and_resume_continues_exactly(tmp_path, ovalle_dir, monkeypatch):
+    import stenoscope.train.loop as loop
+
+    config = load_config(_ovalle_config(tmp_path, ovalle_dir, epochs=2, folds=2))
+    config.out = str(tmp_path / "straight")
+    cross_validate(config, show_progress=False)
+
+    original = loop._save_checkpoint
+
+    def interrupt_after_first_epoch(path, model, optimizer, scheduler, state):
+        original(path, model, optimizer, scheduler, state)
+        if state.epoch == 1:
+            raise KeyboardInterrupt
+
+    config.out = str(tmp_path / "resumed")
+    monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate(config, show_progress=False)
+    assert (tmp_path / "resumed" / "fold_1" / "checkpoint.pt").is_file()
+    assert not (tmp_path / "resumed" / "fold_1" / "model.safetensors").exists()
+    monkeypatch.setattr(loop, "_save_checkpoint", original)
+    cross_validate(config, resume=True, show_progress=False)
+    straight = (tmp_path / "straight" / "predictions.csv").read_text()
+    assert (tmp_path / "resumed" / "predictions.csv").read_text() == straight
+    history = json.loads((tmp_path / "resumed" / "results.json").read_text())["folds"][0]["history"]
+    assert [record["epoch"] for record in history] == [1, 2]
+
+
+def _arcade_subset(arcade_dir: Path, target: Path, count: int = 20) -> Path:
+    """A COCO folder of the first ``count`` ARCADE train frames (images linked, not copied)."""
+    data = json.loads((arcade_dir / "train" / "annotations" / "train.json").read_text())
+    images = sorted(data["images"], key=lambda item: item["id"])[:count]
+    keep = {item["id"] for item in images}
+    (target / "images").mkdir(parents=True)
+    (target / "annotations").mkdir()
+    for item in images:
+        (target / "images" / item["file_name"]).symlink_to(
+            arcade_dir / "train" / "images" / item["file_name"]
+        )
+    subset = data | {
+        "images": images,
+        "annotations": [a for a in data["annotations"] if a["image_id"] in keep],
+    }
+    (target / "annotations" / "subset.json").write_text(json.dumps(subset))
+    return target
+
+
+def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
+    subset = _arcade_subset(arcade_dir, tmp_path / "arcade")
+    config = {
+        "seed": 1,
+        "folds": 2,
+        "epochs": 1,
+        "batch_size": 16,
+        "bootstrap": 50,
+        "device": "cpu",
+        "model": TINY_MODEL | {"kwargs": TINY_MODEL["kwargs"] | {"heatmap_head": True, "heatmap_chans": 8}},
+        "data": {
+            "path": str(subset),
+            "format": "coco",
+            "samples": "regions",
+            "input_size": 256,
+            "regions": {"size": 48, "negatives_per_frame": 2},
+        },
+        "heatmap": {"batch_size": 4},
+    }
+    (tmp_path / "arcade.yaml").write_text(yaml.safe_dump(config))
+    result = cli("train", tmp_path / "arcade.yaml", "--out", tmp_path / "run", "--json")
+    assert result.code == 0, result.err
+    summary = result.json()["summary"]
+    assert {"localisation_heatmap", "localisation_gradcam"} <= set(summary)
+    fold = json.loads((tmp_path / "run" / "results.json").read_text())["folds"][0]
+    assert fold["dataset"]["kind"] == "region"
+    assert set(fold["localisation"]) == {"heatmap", "gradcam"}
+
+    evaluated = cli(
+        "evaluate", tmp_path / "run" / "ensemble.safetensors", subset, "--json", "--bootstrap", "50"
+    )
+    assert evaluated.code == 0, evaluated.err
+    report = evaluated.json()
+    assert report["dataset"]["samples"] == 20 and report["dataset"]["boxes"] > 0
+    for source in ("heatmap", "gradcam"):
+        local = report["localisation"][source]
+        assert 0.0 <= local["pointing_game"] <= 1.0
+        assert local["sensitivity_at_0.5_fp"] <= local["sensitivity_at_1_fp"] <= local["sensitivity_at_2_fp"]
+    regions = cli(
+        "evaluate",
+        tmp_path / "run" / "ensemble.safetensors",
+        subset,
+        "--samples",
+        "regions",
+        "--json",
+        "--bootstrap",
+        "50",
+    )
+    assert regions.code == 0, regions.err
+    assert regions.json()["metrics"]["auc"] is not None
