@@ -232,3 +232,37 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     )
     assert regions.code == 0, regions.err
     assert regions.json()["metrics"]["auc"] is not None
+
+
+def test_paper_recipe_on_the_paper_layout_stores_the_mean_image(tmp_path):
+    from stenoscope.models import load_model
+    from stenoscope.train.recipes import decode_image
+
+    rng = np.random.default_rng(0)
+    for folder, count in (("N", 3), ("A", 3)):
+        (tmp_path / "clips" / folder).mkdir(parents=True)
+        for index in range(count):
+            frames = rng.integers(0, 255, size=(10, 48, 48), dtype=np.uint8)
+            np.save(tmp_path / "clips" / folder / f"clip{index}.npy", frames)
+    config = config_from_dict(
+        {
+            "out": str(tmp_path / "run"),
+            "recipe": "paper",
+            "folds": 2,
+            "epochs": 1,
+            "bootstrap": 20,
+            "device": "cpu",
+            "model": TINY_MODEL,
+            "data": {"path": str(tmp_path / "clips"), "format": "paper", "input_size": 64},
+        }
+    )
+    result = cross_validate(config, show_progress=False)
+    fold = result.folds[0]
+    assert fold["clip"]["n_clips"] == 3 and fold["dataset"]["samples"] == 15
+    assert set(result.summary) >= {"auc", "clip_accuracy_vote", "clip_accuracy_mean"}
+    model = load_model(tmp_path / "run" / "fold_1" / "model.safetensors")
+    training = model.checkpoint_metadata["training"]
+    assert training["recipe"]["name"] == "paper" and training["input_size"] == 64
+    mean_image = decode_image(training["mean_image"])
+    assert mean_image.shape == (64, 64)
+    assert abs(float(mean_image.mean()) - 127 / 255) < 0.02  # uniform noise frames average to mid-grey
