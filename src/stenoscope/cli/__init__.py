@@ -11,6 +11,8 @@ from stenoscope.cli import demo as _demo  # noqa: F401  (registers the command)
 from stenoscope.cli import evaluate as _evaluate  # noqa: F401  (registers the command)
 from stenoscope.cli import info as _info  # noqa: F401  (registers the command)
 from stenoscope.cli import keyframes as _keyframes  # noqa: F401  (registers the commands)
+from stenoscope.cli import model_card as _model_card  # noqa: F401  (registers the command)
+from stenoscope.cli import publish as _publish  # noqa: F401  (registers the command)
 from stenoscope.cli import synth as _synth  # noqa: F401  (registers the command)
 from stenoscope.cli import train as _train  # noqa: F401  (registers the command)
 from stenoscope.cli._app import app, state
