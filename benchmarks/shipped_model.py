@@ -1,0 +1,123 @@
+"""Speed of the shipped model as ``analyze`` runs it: one 512x512 frame and 5 key frames on the CPU.
+
+Run: ``python benchmarks/shipped_model.py [--threads 2] [--repeats 10]``; writes
+``benchmarks/results/shipped_model.md`` and ``results/arcade/speed.json`` (read by the model card).
+Each call resizes the frames to the model's working size (``train_long_side``), runs the frame rule,
+the heat-map head and Grad-CAM, the way ``stenoscope analyze`` does per key frame batch. Times are the
+median (and the best) of ``repeats`` runs after one warm-up, on a real ARCADE frame when ``../shared`` is
+present (speed does not depend on the pixels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stenoscope._fs import write_text_atomic
+from stenoscope.explain import GradCAM
+from stenoscope.models import load_model
+from stenoscope.report.pipeline import model_metadata, to_model_input, working_size
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "shipped_model.md"
+CARD_RESULTS = ROOT / "results" / "arcade" / "speed.json"
+FRAME_SIZE = 512
+KEY_FRAMES = 5
+
+
+def seconds(task: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median and best wall time of ``task`` over ``repeats`` runs after one warm-up run."""
+    task()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def a_frame() -> np.ndarray:
+    """A real ARCADE val frame when available, else noise of the same size (in [0, 1])."""
+    path = ROOT.parent / "shared" / "data" / "arcade-stenosis" / "val" / "images" / "1.png"
+    if path.is_file():
+        from stenoscope.data._base import read_grey_image
+
+        return read_grey_image(path)
+    return np.random.default_rng(0).random((FRAME_SIZE, FRAME_SIZE), dtype=np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model()
+    long_side = model_metadata(model).get("train_long_side") or FRAME_SIZE
+    size = working_size(FRAME_SIZE, FRAME_SIZE, model, int(long_side))
+    frame = a_frame()
+
+    def run(frames: np.ndarray) -> None:
+        x = to_model_input(frames, model, size)
+        with torch.no_grad():
+            model.frame_probability(x)
+            model.lesion_map(x)
+        with GradCAM(model) as cam:
+            cam(x)
+
+    one = seconds(lambda: run(frame[None]), args.repeats)
+    five = seconds(lambda: run(np.repeat(frame[None], KEY_FRAMES, axis=0)), max(1, args.repeats // 2))
+    stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    text = "\n".join(
+        [
+            "# Shipped model speed",
+            "",
+            f"Seconds per call, median (best) of {args.repeats} runs after a warm-up: "
+            f"{FRAME_SIZE}x{FRAME_SIZE} grey frames resized to the model's working size "
+            f"{size[0]}x{size[1]}, frame probability + "
+            "heat-map head + Grad-CAM (as `analyze` runs its key frames); "
+            f"`torch.set_num_threads({args.threads})`.",
+            f"Machine: {cpu_name()}, torch {torch.__version__}, {stamp} (shared with other jobs that add "
+            "noise: the best time shows the floor).",
+            "",
+            "| input | seconds |",
+            "|---|---:|",
+            f"| 1 frame | {one[0]:.3f} ({one[1]:.3f}) |",
+            f"| {KEY_FRAMES} key frames (one batch) | {five[0]:.3f} ({five[1]:.3f}) |",
+            "",
+        ]
+    )
+    write_text_atomic(RESULTS, text)
+    speed = {
+        "threads": args.threads,
+        "cpu": cpu_name(),
+        "repeats": args.repeats,
+        "frame_size": FRAME_SIZE,
+        "working_size": list(size),
+        "one_frame_seconds": one[0],
+        "key_frames": KEY_FRAMES,
+        "key_frames_seconds": five[0],
+    }
+    write_text_atomic(CARD_RESULTS, json.dumps(speed, indent=2) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Rebuild the shipped ARCADE model, its evaluations and MODEL_CARD.md from ../shared/data (read-only).
+# About 1.5 h on 2 CPU cores: training (runs/arcade, git-ignored), publishing into the package's weights
+# folder with its sha256 manifest, the external test on the Danilov frames, the speed benchmark, the card.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DANILOV=../shared/data/cine-danilov
+WEIGHTS=src/stenoscope/models/weights/stenonet-arcade.safetensors
+mkdir -p runs results/arcade
+# the shell's `time` lines (real/user/sys) end the log; publish reads the training time from them
+{ time stenoscope train configs/arcade.yaml --json; } > runs/arcade.log 2>&1
+stenoscope publish runs/arcade --card configs/arcade-card.yaml --results results/arcade --time-log runs/arcade.log
+stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
+stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
+    --json > /dev/null
+python benchmarks/shipped_model.py --threads 2
+stenoscope model-card results/arcade --out MODEL_CARD.md

@@ -1,0 +1,334 @@
+"""``MODEL_CARD.md`` generated from result files, so no number in the card is ever typed by hand.
+
+The result folder (e.g. ``results/arcade``) holds what ``stenoscope publish`` and ``stenoscope evaluate``
+wrote:
+
+- ``model.json``: the shipped file (sha256, size, parameters), its metadata and the card's facts (data,
+  licence, citation, label, intended use, limits: ``configs/arcade-card.yaml``);
+- ``training.json``: the training run's ``results.json`` (config, held-out or per-fold metrics, history);
+- ``training_time.json``: wall and CPU seconds of the training command (optional);
+- ``baseline.json``: a reference model's numbers with their source (optional);
+- ``<name>/evaluation.json``: each external test (``stenoscope evaluate ... --out results/arcade/<name>``).
+
+Any study whose files are absent (cross-validation, ablations) is reported as not run, never left out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stenoscope.errors import StenoscopeError
+from stenoscope.evaluate.metrics import FP_RATES, HIT_MARGIN
+
+CLASSIFICATION = ("auc", "accuracy", "sensitivity", "specificity")
+FRAME_RULE = (
+    "`frame_probability` (src/stenoscope/models/_base.py), the one rule every command uses: "
+    "`(1 - w) * p_head + w * p_lesion`, where `p_head` is the classification head's softmax after "
+    "max-pooling its dense logit map over the whole frame (the most stenosis-like region) and `p_lesion` "
+    "the sigmoid of the heat-map head's highest logit (the most confident lesion centre), `w = {weight}`."
+)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise StenoscopeError(f"{path}: not valid JSON ({error})") from error
+
+
+def _value(value: float | None, interval: list[float] | None = None) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.3f}"
+    if interval:
+        text += f" ({interval[0]:.3f}-{interval[1]:.3f})"
+    return text
+
+
+def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
+    rows = []
+    for source, label in (("heatmap", "lesion heat-map head"), ("gradcam", "Grad-CAM")):
+        found = (localisation or {}).get(source)
+        if not found:
+            continue
+        cells = [_value(found["pointing_game"], found.get("pointing_game_ci95"))]
+        for rate in FP_RATES:
+            key = f"sensitivity_at_{rate:g}_fp"
+            cells.append(_value(found[key], found.get(f"{key}_ci95")))
+        rows.append(f"| {label} | {found['n_images']} | {found['n_lesions']} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _localisation_table(localisation: dict[str, Any] | None, baseline: dict[str, Any] | None = None) -> str:
+    header = (
+        "| peaks from | frames | lesions | pointing game | "
+        + " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
+        + " |"
+    )
+    lines = [header, "|---|---:|---:|---:|" + "---:|" * len(FP_RATES), *_localisation_rows(localisation)]
+    if baseline:
+        cells = [_value(baseline["pointing_game"], baseline.get("pointing_game_ci95"))]
+        cells += [_value(baseline.get(f"sensitivity_at_{rate:g}_fp")) for rate in FP_RATES]
+        lines.append(f"| {baseline['name']} (reference) | - | - | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _classification_table(metrics: dict[str, Any], ci95: dict[str, Any], dataset: dict[str, Any]) -> str:
+    lines = [
+        "| samples | positives | negatives | " + " | ".join(CLASSIFICATION) + " |",
+        "|---:|---:|---:|" + "---:|" * len(CLASSIFICATION),
+        f"| {dataset['samples']} | {dataset['positives']} | {dataset['negatives']} | "
+        + " | ".join(_value(metrics.get(key), ci95.get(key)) for key in CLASSIFICATION)
+        + " |",
+    ]
+    return "\n".join(lines)
+
+
+def _ranges(distribution: dict[str, list[float]]) -> str:
+    names = {
+        "long_side": "frame long side (px)",
+        "bits_stored": "bit depth",
+        "mean_intensity": "mean intensity (frames scaled to [0, 1])",
+        "intensity_range": "1st-99th percentile spread",
+    }
+    lines = ["| property | training range |", "|---|---|"]
+    for key, (low, high) in distribution.items():
+        lines.append(f"| {names.get(key, key)} | {low:.4g} - {high:.4g} |")
+    return "\n".join(lines)
+
+
+def _training_section(training: dict[str, Any], model: dict[str, Any], timing: dict[str, Any] | None) -> str:
+    config = training["config"]
+    recipe = model["metadata"]["training"]["recipe"]
+    regions = model["metadata"]["training"].get("regions") or {}
+    fold = training["folds"][0]
+    epochs = len(fold["history"])
+    lines = [
+        "## Training",
+        "",
+        "Reproduce the weights from `../shared` (one command trains; `publish` adds the metadata and the "
+        "manifest): `scripts/build_arcade_model.sh`, which runs",
+        "",
+        "```",
+        "stenoscope train configs/arcade.yaml",
+        "stenoscope publish runs/arcade --card configs/arcade-card.yaml --results results/arcade",
+        "```",
+        "",
+        f"- Model: `{model['architecture']}` (StenoNet) with kwargs `{json.dumps(model['kwargs'])}`, "
+        f"{model['parameters'] / 1e6:.2f} M parameters; attention module after the last stage; "
+        "lesion heat-map decoder (stride 4).",
+        f"- Recipe `{recipe['name']}`: {recipe['optimizer']} lr {recipe['lr']:g}, weight decay "
+        f"{recipe['weight_decay']:g}, {recipe['schedule']} schedule with {recipe['warmup_epochs']:g} warm-up "
+        f"epoch(s), batch {recipe['batch_size']} region crops + {config['heatmap']['batch_size']} whole "
+        f"frames per step, {epochs} epoch{'s' if epochs != 1 else ''}; augmentation: rotation, gamma, "
+        "intensity shifts, blur, noise "
+        "(crops also flipped; whole frames never flipped: left-right carries the projection).",
+        f"- Heat-map head: whole frames resized to {config['data']['input_size']} px with their boxes, "
+        f"Gaussian targets at box centres (sigma {config['heatmap']['sigma_scale']:g} x box size), "
+        f"CenterNet focal loss (weight {config['heatmap']['weight']:g}).",
+        f"- Classification head: region crops of {regions.get('window')} px windows (of 512 px frames) "
+        f"resized to {regions.get('size')} px; positives hold a whole lesion "
+        f"({regions.get('positives_per_box')} jittered crop per box), negatives "
+        f"({regions.get('negatives_per_frame')} per frame) touch no box "
+        f"widened by {regions.get('dilate')} px and lie mostly on vessels (Frangi vesselness).",
+        f"- Samples: {fold['n_train']} training and {fold['n_val']} validation crops.",
+        "- Synthetic runs: not used; whether they would help was not measured.",
+    ]
+    if timing:
+        lines.append(
+            f"- Training time: {timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} "
+            f"min CPU (user + sys) with {timing.get('threads')} torch threads on a 2-core machine shared "
+            "with other jobs (wall time is inflated by them); training, per-epoch validation and the "
+            "final held-out evaluation together."
+        )
+    return "\n".join(lines)
+
+
+def _history_table(history: list[dict[str, Any]]) -> str:
+    lines = ["| epoch | training loss | val region AUC |", "|---:|---:|---:|"]
+    for record in history:
+        lines.append(
+            f"| {record['epoch']} | {_value(record.get('loss'))} | {_value(record.get('val_auc'))} |"
+        )
+    return "\n".join(lines)
+
+
+def _external_sections(results_dir: Path) -> list[str]:
+    sections = []
+    for path in sorted(results_dir.glob("*/evaluation.json")):
+        data = _read(path) or {}
+        dataset = data["dataset"]
+        lines = [f"### `{path.parent.name}`", ""]
+        lines.append(
+            f"{dataset['samples']} {dataset['kind']} samples ({dataset['positives']} positive, "
+            f"{dataset['negatives']} negative) in {dataset['groups']} groups from "
+            f"`{Path(str(data.get('dataset_path'))).name}`."
+        )
+        lines.append("")
+        if dataset["positives"] and dataset["negatives"]:
+            lines += [_classification_table(data["metrics"], data["ci95"], dataset), ""]
+        elif dataset["positives"]:
+            metrics, ci95 = data["metrics"], data["ci95"]
+            lines += [
+                "Every sample holds a lesion, so AUC and specificity are undefined; share called stenosis "
+                f"(probability >= 0.5): {_value(metrics.get('sensitivity'), ci95.get('sensitivity'))}.",
+                "",
+            ]
+        if data.get("localisation"):
+            lines += [_localisation_table(data["localisation"]), ""]
+        sections.append("\n".join(lines))
+    return sections
+
+
+def render_model_card(results_dir: str | Path) -> str:
+    """The Markdown model card of the model described by ``results_dir`` (see the module docstring)."""
+    results_dir = Path(results_dir)
+    model = _read(results_dir / "model.json")
+    training = _read(results_dir / "training.json")
+    if model is None or training is None:
+        raise StenoscopeError(f"{results_dir}: needs model.json and training.json (run `stenoscope publish`)")
+    timing = _read(results_dir / "training_time.json")
+    baseline = _read(results_dir / "baseline.json")
+    card, metadata = model["card"], model["metadata"]
+    config = training["config"]
+    folds = training["folds"]
+    holdout = config.get("holdout")
+    out = [
+        f"# Model card: {card['title']}",
+        "",
+        f"`{card['model_name']}` version {card['model_version']}, shipped as "
+        f"`src/stenoscope/models/weights/{model['file']}` ({model['bytes'] / 1e6:.1f} MB, sha256 "
+        f"`{model['sha256']}`, verified at every load). `stenoscope.load_model()` returns it offline; "
+        "`stenoscope analyze` and `stenoscope demo` use it by default. This card is generated by "
+        "`stenoscope model-card results/arcade --out MODEL_CARD.md` from the files in `results/arcade/`.",
+        "",
+        "## Intended use",
+        "",
+        card["intended_use"],
+        "",
+        "## What the label means",
+        "",
+        card["label"],
+        "",
+        "## Data",
+        "",
+        f"- Training: {card['data']['name']}; {card['data']['source']}; licence {card['data']['licence']}. "
+        f"Cite: {card['data']['citation']}.",
+        f"- The model trained on {metadata['data']['frames']} frames"
+        + (f" (every frame outside the `{holdout}` split)." if holdout else "."),
+        f"- External test: {card['external_test']['name']}; {card['external_test']['source']}; licence "
+        f"{card['external_test']['licence']}. Cite: {card['external_test']['citation']}. Never used for "
+        "training or tuning.",
+        "",
+        _training_section(training, model, timing),
+        "",
+        "## Frame probability and decision",
+        "",
+        FRAME_RULE.format(weight=model["kwargs"].get("heatmap_weight", 0.5)),
+        f'A key frame votes "stenosis" at probability >= {metadata["threshold"]:g}; the clip decision is the '
+        "majority vote of the key frames (the paper's rule). The threshold was not tuned: ARCADE has no "
+        "lesion-free frames to tune it on. Frames are resized so their long side is "
+        f"{metadata['train_long_side']} px before the model (ARCADE's 512 px frames halved), whatever "
+        "their size; peaks and boxes are mapped back to the input's pixels.",
+        "",
+    ]
+    if holdout and len(folds) == 1:
+        fold = folds[0]
+        out += [
+            f"## Held-out evaluation: ARCADE `{holdout}`",
+            "",
+            f"Protocol: trained on ARCADE train only; evaluated on the `{holdout}` frames whose "
+            "near-duplicate group (`near_duplicates.csv`, 16x16 dHash Hamming <= 20) has no training frame "
+            f"(frames with a training twin are removed, not regrouped). 95% CIs: {config['bootstrap']} "
+            "bootstrap resamples (frames for localisation, near-duplicate groups for classification). A peak "
+            f"hits a lesion inside its box widened by {HIT_MARGIN:g} px (of the 512 px frame).",
+            "",
+            "Localisation on whole frames:",
+            "",
+            _localisation_table(fold.get("localisation"), baseline),
+            "",
+        ]
+        if baseline:
+            out += [f"Reference: {baseline['source']}", ""]
+        out += [
+            "Region-level classification (the classification head on held-out crops cut as in training; "
+            "threshold 0.5):",
+            "",
+            _classification_table(fold["metrics"], fold["ci95"], fold["dataset"]),
+            "",
+            "Training history:",
+            "",
+            _history_table(fold["history"]),
+            "",
+        ]
+    externals = _external_sections(results_dir)
+    out += ["## External test (another centre)", ""]
+    if externals:
+        out += [
+            "Frames resized as above (800 -> 256 px). Frames of one run are near-identical, so the frame-"
+            "resampled CIs are too narrow: the runs, not the frames, are the independent units.",
+            "",
+            *externals,
+        ]
+    else:
+        out += ["Not run for this release.", ""]
+    speed = _read(results_dir / "speed.json")
+    if speed:
+        out += [
+            "## Speed",
+            "",
+            f"{speed['threads']} torch threads on {speed['cpu']} (shared with other jobs), median of "
+            f"{speed['repeats']} runs (`benchmarks/shipped_model.py`): one {speed['frame_size']}x"
+            f"{speed['frame_size']} frame, forward + Grad-CAM + heat map: "
+            f"{speed['one_frame_seconds']:.3f} s; "
+            f"{speed['key_frames']} key frames: {speed['key_frames_seconds']:.3f} s.",
+            "",
+        ]
+    out += _not_run(results_dir)
+    out += [
+        "## Out-of-distribution warning",
+        "",
+        "`stenoscope analyze` prints (and writes into `report.json`) a warning when a clip lies outside "
+        "these ranges, measured over the training frames with the same statistics the check uses "
+        "(`src/stenoscope/report/ood.py`). The model still runs; read its output with caution.",
+        "",
+        _ranges(metadata["training_distribution"]),
+        "",
+        "## Known limits",
+        "",
+        *[f"- {limit}" for limit in card["limits"]],
+        "",
+    ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _not_run(results_dir: Path) -> list[str]:
+    studies = (
+        ("cv.json", "Grouped 5-fold cross-validation over train + val"),
+        ("ablation_attention.json", "Ablation with and without the attention module"),
+        ("ablation_recipe.json", "Paper recipe against the default recipe"),
+        ("synthetic.json", "Training with added synthetic runs"),
+    )
+    missing = [name for file, name in studies if not (results_dir / file).is_file()]
+    if not missing:
+        return []
+    return [
+        "## Not run for this release",
+        "",
+        "Not run within this release's CPU budget (2 shared cores, no GPU):",
+        "",
+        *[f"- {name}: not run; no numbers exist." for name in missing],
+        "",
+    ]
+
+
+def write_model_card(results_dir: str | Path, out: str | Path) -> Path:
+    """Render the card of ``results_dir`` and write it atomically to ``out``."""
+    from stenoscope._fs import write_text_atomic
+
+    write_text_atomic(Path(out), render_model_card(results_dir))
+    return Path(out)

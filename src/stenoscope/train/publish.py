@@ -1,0 +1,176 @@
+"""Publishing a trained run as a shipped model: weights with everything the commands need in their metadata,
+the sha256 manifest, and the result files the model card is generated from.
+
+What goes into the weights' metadata (read by ``analyze``, ``evaluate`` and ``report/ood.py``):
+
+- ``training``: the run's inference record (frame size, recipe, region crop settings), so evaluation
+  prepares frames exactly as training did;
+- ``train_long_side``: the long side frames are resized to before the model (``analyze``'s resizing rule);
+- ``training_distribution``: the ranges of frame size, bit depth, mean intensity and intensity spread seen
+  over the training frames, measured with :func:`stenoscope.report.ood.clip_statistics` (the very
+  statistics the out-of-distribution warning checks), so the warning and the training data cannot drift;
+- ``threshold``, ``model_name``, ``model_version``, ``label``, ``data``, ``intended_use``, ``card_summary``.
+
+The result folder (e.g. ``results/arcade``) receives ``training.json`` (the run's ``results.json``) and
+``model.json`` (the shipped file's sha256, size, parameters and metadata, minus bulky entries);
+``stenoscope model-card`` renders ``MODEL_CARD.md`` from that folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stenoscope._fs import write_text_atomic
+from stenoscope.errors import InputError, StenoscopeError
+
+DEFAULT_THRESHOLD = 0.5
+TRAINING_RESULTS = "training.json"
+MODEL_RESULTS = "model.json"
+TIMING_RESULTS = "training_time.json"
+
+_TIME_LINE = re.compile(r"^(real|user|sys)\s+(?:(\d+)m)?([\d.]+)s?\s*$")
+
+
+def read_time_log(path: str | Path) -> dict[str, float]:
+    """Wall and CPU seconds from the ``real``/``user``/``sys`` lines a shell's ``time`` wrote to a log."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise InputError(path, f"cannot read time log ({error.strerror or error})") from error
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _TIME_LINE.match(line.strip())
+        if match:
+            found[match[1]] = 60.0 * int(match[2] or 0) + float(match[3])
+    if set(found) != {"real", "user", "sys"}:
+        raise InputError(path, "no 'real', 'user' and 'sys' lines of a shell's `time` found")
+    return {"wall_seconds": found["real"], "cpu_seconds": found["user"] + found["sys"]}
+
+
+def training_distribution(sources: list[str]) -> dict[str, list[float]]:
+    """``[min, max]`` over the training frames of each property ``report/ood.py`` checks."""
+    from stenoscope.io import read_clip
+    from stenoscope.report.ood import clip_statistics
+
+    if not sources:
+        raise StenoscopeError("no training frames to measure the training distribution on")
+    rows = [clip_statistics(read_clip(source)) for source in sources]
+    return {key: [float(min(r[key] for r in rows)), float(max(r[key] for r in rows))] for key in rows[0]}
+
+
+def _training_sources(config: dict[str, Any]) -> list[str]:
+    """The files of the frames the run trained on (every frame outside the held-out split, if any)."""
+    from stenoscope.data.datasets import open_dataset
+    from stenoscope.train.cv import holdout_split
+
+    data = config["data"]
+    base = open_dataset(data["path"], data["format"], **data.get("options", {}))
+    if config.get("holdout"):
+        train, _ = holdout_split(base, data["path"], config["holdout"])
+    else:
+        train = np.arange(len(base))
+    return sorted({base.entries[int(i)].source for i in train})
+
+
+def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
+    """One paragraph for report pages: what the model is, its label, its held-out localisation."""
+    summary = f"{card['title']}. Label: {card['label']} Intended use: {card['intended_use']}"
+    folds = results.get("folds", [])
+    heat = (folds[0].get("localisation") or {}).get("heatmap") if len(folds) == 1 else None
+    if heat and heat.get("pointing_game") is not None:
+        summary += (
+            f" Held-out ARCADE val ({heat['n_images']} frames): pointing game {heat['pointing_game']:.3f},"
+            f" lesion sensitivity {heat['sensitivity_at_1_fp']:.3f} at 1 false positive per frame."
+        )
+    return summary + " See MODEL_CARD.md."
+
+
+@dataclass
+class Published:
+    weights: Path
+    manifest: Path
+    results_dir: Path
+
+
+def publish_run(
+    run_dir: str | Path,
+    card_file: str | Path,
+    results_dir: str | Path,
+    name: str = "arcade",
+    weights_folder: str | Path | None = None,
+    time_log: str | Path | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Published:
+    """Turn a ``stenoscope train`` run (one held-out split or folds) into the shipped model ``name``.
+
+    Args:
+        run_dir: the run folder (``results.json``, ``fold_*/model.safetensors``, ``ensemble.safetensors``).
+        card_file: YAML of facts no measurement produces (data, licence, citation, label, intended use).
+        results_dir: where ``training.json``, ``model.json`` and ``training_time.json`` go.
+        weights_folder: the weights folder (default: the package's, see ``models.weights_dir``).
+        time_log: a log holding the shell's ``time`` output for the training command.
+        threshold: frame probability at which a key frame votes "stenosis".
+    """
+    import yaml
+
+    from stenoscope.data.regions import RegionOptions
+    from stenoscope.models import load_model, save_model, weights_dir, write_weights_manifest
+
+    run_dir, results_dir = Path(run_dir), Path(results_dir)
+    try:
+        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        card = yaml.safe_load(Path(card_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise StenoscopeError(f"cannot read the run or the card facts: {error}") from error
+    config = results["config"]
+    folds = results["folds"]
+    single = f"fold_1/{folds[0]['model']}"
+    model_file = run_dir / (single if len(folds) == 1 else results["files"]["ensemble"])
+    model = load_model(model_file)
+    training = dict(model.checkpoint_metadata["training"])
+    if training.get("kind") == "region" and not training.get("regions"):  # runs from before it was recorded
+        regions = RegionOptions(**{"seed": config["seed"], **config["data"].get("regions", {})})
+        training["regions"] = regions.to_json()
+    sources = _training_sources(config)
+    metadata = {
+        "model_name": card["model_name"],
+        "model_version": str(card["model_version"]),
+        "training": training,
+        "train_long_side": training.get("frame_input_size"),
+        "training_distribution": training_distribution(sources),
+        "threshold": threshold,
+        "label": card["label"],
+        "data": card["data"] | {"frames": len(sources), "holdout": config.get("holdout")},
+        "intended_use": card["intended_use"],
+        "card_summary": _card_summary(card, results),
+    }
+    folder = Path(weights_folder) if weights_folder is not None else weights_dir()
+    weights = save_model(model, folder / f"stenonet-{name}.safetensors", **metadata)
+    manifest = write_weights_manifest(weights, name)
+    entry = json.loads(manifest.read_text(encoding="utf-8"))["models"][name]
+    described = {key: value for key, value in metadata.items() if key != "training"}
+    described["training"] = {key: value for key, value in training.items() if key != "mean_image"}
+    model_record = {
+        "name": name,
+        "file": entry["file"],
+        "sha256": entry["sha256"],
+        "bytes": entry["bytes"],
+        "architecture": getattr(model, "model_name", None),
+        "kwargs": getattr(model, "model_kwargs", {}),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "card": card,
+        "metadata": described,
+    }
+    write_text_atomic(results_dir / MODEL_RESULTS, json.dumps(model_record, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(results_dir / TRAINING_RESULTS, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    if time_log is not None:
+        timing = read_time_log(time_log) | {"threads": config.get("threads")}
+        write_text_atomic(results_dir / TIMING_RESULTS, json.dumps(timing, indent=2) + "\n")
+    return Published(weights, manifest, results_dir)
