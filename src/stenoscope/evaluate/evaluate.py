@@ -26,6 +26,7 @@ from stenoscope.evaluate.metrics import (
     FP_RATES,
     HIT_MARGIN,
     bootstrap_ci,
+    bootstrap_intervals,
     classification_metrics,
     clip_accuracy,
     lesion_sensitivity,
@@ -164,16 +165,13 @@ def localisation_metrics(
         else None,
     }
     sensitivity = lesion_sensitivity(peaks, boxes, FP_RATES, margin)
+    intervals = bootstrap_intervals(
+        lambda p, b: lesion_sensitivity(p, b, FP_RATES, margin), peaks, boxes, n_resamples=n_boot, seed=seed
+    )
     for rate in FP_RATES:
         key = f"{rate:g}"
-
-        def metric(p: Any, b: Any, key: str = key) -> float | None:
-            return lesion_sensitivity(p, b, FP_RATES, margin)[key]
-
         result[f"sensitivity_at_{key}_fp"] = sensitivity[key]
-        result[f"sensitivity_at_{key}_fp_ci95"] = _interval(
-            bootstrap_ci(metric, peaks, boxes, n_resamples=n_boot, seed=seed)
-        )
+        result[f"sensitivity_at_{key}_fp_ci95"] = _interval(intervals.get(key))
     return result
 
 

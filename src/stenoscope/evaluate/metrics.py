@@ -103,28 +103,55 @@ def bootstrap_ci(
     are not independent. Resamples where the metric is undefined (e.g. one class) are skipped; ``None``
     when fewer than half of them are defined.
     """
+    intervals = bootstrap_intervals(
+        lambda *columns: {"value": metric(*columns)},
+        *arrays,
+        n_resamples=n_resamples,
+        level=level,
+        seed=seed,
+        groups=groups,
+    )
+    return intervals.get("value")
+
+
+def bootstrap_intervals(
+    metrics: Callable[..., dict[str, float | None]],
+    *arrays: Sequence[Any],
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> dict[str, tuple[float, float] | None]:
+    """Like :func:`bootstrap_ci` for a function returning several metrics at once (one pass of resamples,
+    e.g. lesion sensitivity at three false-positive rates from one FROC curve)."""
     rng = np.random.default_rng(seed)
     columns = [_column(array) for array in arrays]
     n_items = len(columns[0])
     if n_items == 0:
-        return None
+        return {}
     if groups is None:
         members = [np.array([i]) for i in range(n_items)]
     else:
         group_ids = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
-        members = [np.flatnonzero(group_ids == g) for g in range(group_ids.max() + 1)]
-    values = []
+        order = np.argsort(group_ids, kind="stable")
+        members = np.split(order, np.flatnonzero(np.diff(group_ids[order])) + 1)
+    values: dict[str, list[float]] = {}
     for _ in range(n_resamples):
         picked = rng.integers(len(members), size=len(members))
         index = np.concatenate([members[i] for i in picked])
-        value = metric(*(column[index] for column in columns))
-        if value is not None:
-            values.append(value)
-    if len(values) < n_resamples / 2:
-        return None
+        for key, value in metrics(*(column[index] for column in columns)).items():
+            values.setdefault(key, [])
+            if value is not None:
+                values[key].append(value)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    intervals: dict[str, tuple[float, float] | None] = {}
+    for key, defined in values.items():
+        if len(defined) < n_resamples / 2:
+            intervals[key] = None
+            continue
+        low, high = np.percentile(defined, [tail, 100 - tail])
+        intervals[key] = (float(low), float(high))
+    return intervals
 
 
 def clip_predictions(
@@ -214,24 +241,35 @@ def froc_curve(
     n_images = len(boxes)
     all_boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
     n_lesions = sum(len(b) for b in all_boxes)
-    flat = [(score, image, x, y) for image, image_peaks in enumerate(peaks) for x, y, score in image_peaks]
+    inside: list[list[list[bool]]] = []  # per image, per peak: which of the image's boxes hold it
+    flat = []
+    for image, (image_peaks, image_boxes) in enumerate(zip(peaks, all_boxes, strict=True)):
+        points = np.asarray(image_peaks, dtype=np.float64).reshape(-1, 3)
+        x, y = points[:, :1], points[:, 1:2]
+        hits = (
+            (x >= image_boxes[:, 0] - margin)
+            & (x <= image_boxes[:, 0] + image_boxes[:, 2] + margin)
+            & (y >= image_boxes[:, 1] - margin)
+            & (y <= image_boxes[:, 1] + image_boxes[:, 3] + margin)
+        )
+        inside.append(hits.tolist())
+        flat.extend((float(score), image, index) for index, score in enumerate(points[:, 2]))
     flat.sort(key=lambda item: -item[0])
-    detected = [np.zeros(len(b), dtype=bool) for b in all_boxes]
-    false_positives, hits = 0, 0
+    detected = [[False] * len(b) for b in all_boxes]
+    false_positives, found = 0, 0
     fp_rate, sens = [0.0], [0.0]
-    for position, (score, image, x, y) in enumerate(flat):
-        inside = _inside(x, y, all_boxes[image], margin)
-        if inside.any():
-            new = inside & ~detected[image]
-            if new.any():
-                detected[image][np.flatnonzero(new)[0]] = True
-                hits += 1
+    for position, (score, image, index) in enumerate(flat):
+        holders = inside[image][index]
+        if any(holders):
+            new = next((j for j, held in enumerate(holders) if held and not detected[image][j]), None)
+            if new is not None:
+                detected[image][new] = True
+                found += 1
         else:
             false_positives += 1
-        last_of_score = position + 1 == len(flat) or flat[position + 1][0] != score
-        if last_of_score:
+        if position + 1 == len(flat) or flat[position + 1][0] != score:
             fp_rate.append(false_positives / max(n_images, 1))
-            sens.append(hits / n_lesions if n_lesions else 0.0)
+            sens.append(found / n_lesions if n_lesions else 0.0)
     return np.array(fp_rate), np.array(sens)
 
 
