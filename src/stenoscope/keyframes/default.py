@@ -47,16 +47,19 @@ PLATEAU = 0.95
 DIP = 0.85
 
 
-def downsample(frames: np.ndarray, working_size: int = WORKING_SIZE) -> np.ndarray:
-    """Block-mean ``(T, H, W)`` float frames by the integer factor that brings the short side near
-    ``working_size``."""
+def working_frames(clip: Clip, working_size: int = WORKING_SIZE) -> np.ndarray:
+    """Frames as ``float32`` in [0, 1], block-averaged by the integer factor that brings the short side
+    near ``working_size``; averaging the stored integers first avoids a full-size float copy."""
+    frames = clip.frames
     factor = max(1, round(min(frames.shape[1:]) / working_size))
-    if factor == 1:
-        return frames
-    T, H, W = frames.shape
-    h, w = H // factor, W // factor
-    blocks = frames[:, : h * factor, : w * factor].reshape(T, h, factor, w, factor)
-    return blocks.mean(axis=(2, 4))
+    if factor > 1:
+        T, H, W = frames.shape
+        h, w = H // factor, W // factor
+        blocks = frames[:, : h * factor, : w * factor].reshape(T, h, factor, w, factor)
+        frames = blocks.mean(axis=(2, 4), dtype=np.float32)
+    if np.issubdtype(clip.frames.dtype, np.floating):
+        return frames.astype(np.float32, copy=False)
+    return frames.astype(np.float32, copy=False) / float((1 << clip.bits_stored) - 1)
 
 
 def relative_darkness(frames: np.ndarray) -> np.ndarray:
@@ -137,7 +140,7 @@ def default_scoring(clip: Clip) -> Scoring:
     """Smoothed whole-run opacification curve and the centre of its plateau (see the module docstring)."""
     from scipy.ndimage import gaussian_filter1d, median_filter
 
-    frames = downsample(clip.as_float())
+    frames = working_frames(clip)
     mask = valid_mask(frames)
     added = added_response(ridge_response(relative_darkness(frames)))
     raw = added[:, mask].mean(axis=1)
