@@ -147,7 +147,7 @@ def write_mp4(panels: np.ndarray, frame_ms: float, path: Path) -> None:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width + pad_w, height + pad_h
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
+        stream.options = {"crf": "23", "preset": "superfast"}  # 2x faster than veryfast, ~20 % larger
         for panel in panels:
             if pad_h or pad_w:
                 panel = np.pad(panel, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
