@@ -73,6 +73,13 @@ def test_default_follows_a_line_that_darkens_to_the_end_and_paper_stays_in_the_m
     assert paper.key_frame in middle_third(9)
 
 
+@pytest.mark.parametrize("method", ["default", "paper"])
+@pytest.mark.parametrize("frames", [np.full((4, 32, 32), 255), np.zeros((4, 32, 32)), np.zeros((3, 5, 5))])
+def test_blank_and_tiny_clips_give_finite_scores(method, frames):
+    keys = detect_key_frames(Clip(frames.astype(np.uint8)), method=method, count=3)
+    assert_valid(keys, len(frames), count=3)
+
+
 def test_to_json_is_plain_json():
     import json
 

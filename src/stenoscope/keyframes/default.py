@@ -17,13 +17,15 @@ Design (each step says why):
    pixel, a low temporal percentile of the ridge response after a small spatial dilation (so a catheter
    that moves a few pixels with the heart still cancels) and keep what is added. Saturated white pixels
    (burnt-in text) and a border band, where filters see the frame edge, are masked outright.
-5. **Score = mean added ridge response per frame**, weighted down when a frame is blurred: the frame's
-   fine-scale gradient energy relative to the run's median, capped at 1 (filling only adds edges, motion
-   blur removes them).
+5. **Score = mean added ridge response per frame.** Motion blur (or a dropped exposure) wipes out
+   thin ridges, so such a frame shows up as a dip: a frame below 85% of its 3-frame median is replaced
+   by that median in the curve and is never chosen as the key frame (its nearest sharp neighbour is).
 6. **Smooth, then choose the plateau, not the spike.** A Gaussian over time (sigma 1 frame) gives the
    opacification curve; the key frame is the score-weighted centre of the contiguous run of frames whose
    smoothed score is within 5% (of the curve's range) of its maximum. A single noisy frame cannot win,
    and a long plateau of full filling yields its middle.
+
+Clips of one or two frames skip the static cancellation and the smoothing: there is nothing to compare.
 
 The whole run is considered, so late or early injections are found (the paper's middle-third rule misses
 them), and the result is always an index inside the clip.
@@ -99,7 +101,8 @@ def valid_mask(frames: np.ndarray) -> np.ndarray:
     margin = int(np.ceil(2 * max(RIDGE_SIGMAS)))
     border = np.ones(frames.shape[1:], dtype=bool)
     border[margin:-margin, margin:-margin] = False
-    return ~(saturated | border)
+    valid = ~(saturated | border)
+    return valid if valid.any() else np.ones_like(valid)  # tiny or all-white frames: score every pixel
 
 
 def added_response(response: np.ndarray) -> np.ndarray:
