@@ -25,12 +25,13 @@ from stenoscope.evaluate.metrics import (
     CLASSIFICATION_METRICS,
     FP_RATES,
     HIT_MARGIN,
+    ImageHits,
     bootstrap_ci,
     bootstrap_intervals,
     classification_metrics,
     clip_accuracy,
-    lesion_sensitivity,
     pointing_game,
+    sensitivity_at_fp,
 )
 
 SCHEMA = "stenoscope.evaluation/1"
@@ -164,9 +165,12 @@ def localisation_metrics(
         if with_boxes
         else None,
     }
-    sensitivity = lesion_sensitivity(peaks, boxes, FP_RATES, margin)
+    scored = [ImageHits.score(p, b, margin) for p, b in zip(peaks, boxes, strict=True)]
+    sensitivity = sensitivity_at_fp(scored, FP_RATES)
+    column = np.empty(len(scored), dtype=object)
+    column[:] = scored
     intervals = bootstrap_intervals(
-        lambda p, b: lesion_sensitivity(p, b, FP_RATES, margin), peaks, boxes, n_resamples=n_boot, seed=seed
+        lambda images: sensitivity_at_fp(images, FP_RATES), column, n_resamples=n_boot, seed=seed
     )
     for rate in FP_RATES:
         key = f"{rate:g}"

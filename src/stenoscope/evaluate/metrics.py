@@ -12,6 +12,7 @@ Everything returns plain floats (``None`` where undefined, e.g. an AUC with one 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,53 @@ def pointing_game(
     return None if not hits else float(np.mean(hits))
 
 
+@dataclass(frozen=True)
+class ImageHits:
+    """One image's peaks scored against its boxes once, so FROC resamples only re-sort (bootstrap)."""
+
+    scores: tuple[float, ...]
+    inside: tuple[tuple[bool, ...], ...]  # per peak: which of the image's boxes (widened) hold it
+    n_boxes: int
+
+    @classmethod
+    def score(
+        cls, peaks: Sequence[tuple[float, float, float]], boxes: np.ndarray, margin: float
+    ) -> ImageHits:
+        image_boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        points = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
+        x, y = points[:, :1], points[:, 1:2]
+        hits = (
+            (x >= image_boxes[:, 0] - margin)
+            & (x <= image_boxes[:, 0] + image_boxes[:, 2] + margin)
+            & (y >= image_boxes[:, 1] - margin)
+            & (y <= image_boxes[:, 1] + image_boxes[:, 3] + margin)
+        )
+        return cls(tuple(points[:, 2].tolist()), tuple(map(tuple, hits.tolist())), len(image_boxes))
+
+
+def froc_from_hits(images: Sequence[ImageHits]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`froc_curve` from images already scored with :meth:`ImageHits.score`."""
+    n_lesions = sum(image.n_boxes for image in images)
+    flat = [(score, i, j) for i, image in enumerate(images) for j, score in enumerate(image.scores)]
+    flat.sort(key=lambda item: -item[0])
+    detected = [[False] * image.n_boxes for image in images]
+    false_positives, found = 0, 0
+    fp_rate, sens = [0.0], [0.0]
+    for position, (score, image, index) in enumerate(flat):
+        holders = images[image].inside[index]
+        if any(holders):
+            new = next((k for k, held in enumerate(holders) if held and not detected[image][k]), None)
+            if new is not None:
+                detected[image][new] = True
+                found += 1
+        else:
+            false_positives += 1
+        if position + 1 == len(flat) or flat[position + 1][0] != score:
+            fp_rate.append(false_positives / max(len(images), 1))
+            sens.append(found / n_lesions if n_lesions else 0.0)
+    return np.array(fp_rate), np.array(sens)
+
+
 def froc_curve(
     peaks: Sequence[Sequence[tuple[float, float, float]]],
     boxes: Sequence[np.ndarray],
@@ -238,39 +286,19 @@ def froc_curve(
     are neither hits nor false positives; a peak outside every box is a false positive. Peaks with equal
     scores enter together.
     """
-    n_images = len(boxes)
-    all_boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
-    n_lesions = sum(len(b) for b in all_boxes)
-    inside: list[list[list[bool]]] = []  # per image, per peak: which of the image's boxes hold it
-    flat = []
-    for image, (image_peaks, image_boxes) in enumerate(zip(peaks, all_boxes, strict=True)):
-        points = np.asarray(image_peaks, dtype=np.float64).reshape(-1, 3)
-        x, y = points[:, :1], points[:, 1:2]
-        hits = (
-            (x >= image_boxes[:, 0] - margin)
-            & (x <= image_boxes[:, 0] + image_boxes[:, 2] + margin)
-            & (y >= image_boxes[:, 1] - margin)
-            & (y <= image_boxes[:, 1] + image_boxes[:, 3] + margin)
-        )
-        inside.append(hits.tolist())
-        flat.extend((float(score), image, index) for index, score in enumerate(points[:, 2]))
-    flat.sort(key=lambda item: -item[0])
-    detected = [[False] * len(b) for b in all_boxes]
-    false_positives, found = 0, 0
-    fp_rate, sens = [0.0], [0.0]
-    for position, (score, image, index) in enumerate(flat):
-        holders = inside[image][index]
-        if any(holders):
-            new = next((j for j, held in enumerate(holders) if held and not detected[image][j]), None)
-            if new is not None:
-                detected[image][new] = True
-                found += 1
-        else:
-            false_positives += 1
-        if position + 1 == len(flat) or flat[position + 1][0] != score:
-            fp_rate.append(false_positives / max(n_images, 1))
-            sens.append(found / n_lesions if n_lesions else 0.0)
-    return np.array(fp_rate), np.array(sens)
+    return froc_from_hits([ImageHits.score(p, b, margin) for p, b in zip(peaks, boxes, strict=True)])
+
+
+def sensitivity_at_fp(
+    images: Sequence[ImageHits], fp_rates: Sequence[float] = FP_RATES
+) -> dict[str, float | None]:
+    """Lesion sensitivity at each false-positive rate from scored images (see :func:`lesion_sensitivity`)."""
+    n_lesions = sum(image.n_boxes for image in images)
+    fp_rate, sens = froc_from_hits(images)
+    return {
+        f"{rate:g}": None if n_lesions == 0 else float(sens[fp_rate <= rate + 1e-12].max())
+        for rate in fp_rates
+    }
 
 
 def lesion_sensitivity(
@@ -283,13 +311,9 @@ def lesion_sensitivity(
 
     Keys are ``"0.5"``, ``"1"``, ``"2"``; ``None`` when there is no lesion at all.
     """
-    n_lesions = sum(len(np.asarray(b).reshape(-1, 4)) for b in boxes)
-    fp_rate, sens = froc_curve(peaks, boxes, margin)
-    result: dict[str, float | None] = {}
-    for rate in fp_rates:
-        key = f"{rate:g}"
-        result[key] = None if n_lesions == 0 else float(sens[fp_rate <= rate + 1e-12].max())
-    return result
+    return sensitivity_at_fp(
+        [ImageHits.score(p, b, margin) for p, b in zip(peaks, boxes, strict=True)], fp_rates
+    )
 
 
 # ---------------------------------------------------------------- plots
