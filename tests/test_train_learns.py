@@ -1,0 +1,86 @@
+"""The default model learns on synthetic data: held-out region AUC, and where its peaks fall.
+
+One joint training run (about a minute on 2 idle cores): the classification head on region crops of
+synthetic 192 px frames (a crop holding a whole lesion vs a vessel crop far from any lesion), the lesion
+heat-map head on the whole frames (CenterNet focal loss). Held out: 30 frames of another seed.
+
+Measured on this run (seed 0): region AUC about 0.91, heat-map top peak on a lesion in about 0.5 of the
+held-out frames, Grad-CAM's top peak in about 0.15 (chance, a random point inside a lesion box widened by
+8 px, is about 0.05). Grad-CAM of a crop classifier applied to whole frames localises poorly; the heat-map
+head is the localiser (as issue 4's ARCADE evidence says too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stenoscope.data import RegionOptions, region_dataset, synthetic_dataset
+from stenoscope.data.transforms import Compose
+from stenoscope.evaluate.evaluate import collect_peaks
+from stenoscope.evaluate.metrics import auc, pointing_game
+from stenoscope.models import create_model
+from stenoscope.train import FitOptions, fit, get_recipe, predict
+
+SIZE = 192
+LESIONS = (60.0, 95.0)  # % diameter reduction: lesions visible at this frame size
+
+
+def _chance_pointing_rate(frames, rng: np.random.Generator) -> float:
+    """Pointing-game rate of a uniformly random top peak (the floor every localiser must beat)."""
+    peaks = [[(float(rng.uniform(0, SIZE)), float(rng.uniform(0, SIZE)), 1.0)] for _ in range(2000)]
+    boxes = [frames.entries[i % len(frames)].boxes for i in range(2000)]
+    return pointing_game(peaks, boxes)
+
+
+@pytest.mark.slow
+def test_default_model_learns_synthetic_stenosis(tmp_path: Path):
+    torch.set_num_threads(2)
+    regions = RegionOptions(size=48, window=128, negatives_per_frame=4, seed=0)
+    train_frames = synthetic_dataset(
+        n=120, size=SIZE, seed=1, positive_fraction=0.75, stenosis_degrees=LESIONS
+    )
+    test_frames = synthetic_dataset(n=30, size=SIZE, seed=2, positive_fraction=1.0, stenosis_degrees=LESIONS)
+    train, test = region_dataset(train_frames, regions), region_dataset(test_frames, regions)
+
+    torch.manual_seed(0)
+    model = create_model(
+        "default",
+        channels=[16, 32, 48, 64],
+        depths=[1, 1, 1, 1],
+        pool="lse",
+        heatmap_head=True,
+        heatmap_chans=24,
+    )
+    recipe = get_recipe("default", epochs=10, batch_size=32, lr=3e-3)
+    options = FitOptions(
+        recipe=recipe,
+        epochs=10,
+        seed=0,
+        fold=0,
+        device=torch.device("cpu"),
+        checkpoint_dir=tmp_path,
+        heatmap_batch_size=4,
+    )
+    fit(
+        model,
+        train,
+        Compose(recipe.train_transforms("region")),
+        options,
+        heatmap_data=train_frames,
+        heatmap_pipeline=Compose(recipe.train_transforms("frame")),
+    )
+    model.eval()
+    probabilities = predict(model, test, Compose([]), torch.device("cpu"))
+    assert auc(test.labels, probabilities) > 0.9
+
+    peaks, boxes = collect_peaks(model, test_frames, Compose([]), torch.device("cpu"))
+    chance = _chance_pointing_rate(test_frames, np.random.default_rng(0))
+    heatmap_rate = pointing_game(peaks["heatmap"], boxes)
+    gradcam_rate = pointing_game(peaks["gradcam"], boxes)
+    assert chance < 0.1
+    assert heatmap_rate >= 0.4  # measured 0.5: several times chance
+    assert gradcam_rate >= 2 * chance  # measured about 0.15: above chance, far from "most frames"
