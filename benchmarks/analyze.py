@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "analyze.md"
 N_FRAMES, SIZE = 60, 512
 TO_JSON_STAGES = ("read", "load_model", "keyframes", "classify", "explain", "write_json")
 OUTPUT_STAGES = ("clip_heatmaps", "write_png", "write_mp4", "write_gif", "write_html")
-CONFIGS = {"default (model on 1 frame in 2)": {}, "model on every frame": {"clip_stride": 1}}
+CONFIGS = {"default": {}, "clip_stride=1": {"clip_stride": 1}}
 
 
 def child(options: dict, threads: int, repeats: int, workdir: Path) -> dict:
@@ -66,6 +66,7 @@ def child(options: dict, threads: int, repeats: int, workdir: Path) -> dict:
         "stages": {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]},
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "heatmaps": report.heatmaps["clip"],
+        "model_input": "x".join(str(side) for side in report.heatmaps["model_input"]),
     }
 
 
@@ -104,13 +105,15 @@ def to_markdown(results: dict[str, dict], threads: int, repeats: int, load_befor
         f"Machine: {cpu_name()}, torch {torch.__version__}, "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 1-minute load average {load_before} before the "
         "run (other jobs share the 2 cores; a load above 2 slows every number here).",
-        "Columns: the whole-clip heat maps (for clip.gif / clip.mp4) as `analyze` makes them by default (the "
-        "model on at most 31 frames: 1 in 2 here, the frames between blended), and with the model on every "
+        "Columns: `analyze` with its default policy for the whole-clip heat maps (for clip.gif / clip.mp4: a "
+        "budget of 31 frames of 512x512 model input, frames between blended), and with the model on every "
         "frame (`clip_stride=1`).",
         "",
         "| stage | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]
+    lines.append("| model input, px | " + " | ".join(results[n]["model_input"] for n in names) + " |")
+    lines.append("| whole-clip heat maps | " + " | ".join(results[n]["heatmaps"] for n in names) + " |")
     for stage in (*TO_JSON_STAGES, *OUTPUT_STAGES):
         lines.append(
             f"| {stage} | " + " | ".join(f"{results[n]['stages'].get(stage, 0.0):.3f}" for n in names) + " |"

@@ -8,10 +8,10 @@ grid, so peaks and boxes are always in the input's pixel coordinates.
 
 Heat maps of the whole clip (for clip.gif / clip.mp4) are not propagated from the key frames: the model runs
 on the frames themselves (its lesion heat-map head when it has one, else Grad-CAM), in batches, at the same
-scale as the key frames. To keep long runs affordable on a CPU it runs on at most ``MAX_CLIP_FORWARDS``
-frames: every frame of a run up to that length; for longer runs 1 frame in k (and the last), the frames
-between getting the linear blend of their two neighbours' maps. ``report.json`` (``heatmaps.clip``) and
-report.html say which.
+scale as the key frames. To keep long runs affordable on a CPU it processes at most ``CLIP_PIXEL_BUDGET``
+model-input pixels (31 frames at 512x512, 124 at 256x256): every frame of a run that fits; for longer runs
+1 frame in k (and the last), the frames between getting the linear blend of their two neighbours' maps.
+``report.json`` (``heatmaps.clip``) and report.html say which.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ MAX_PEAKS = 5  # peaks and boxes kept per heat map, strongest first
 # Grad-CAM maps are scaled to [0, 1] per frame, so only their upper half counts as "hot".
 HEAD_PEAK_THRESHOLD = 0.3
 GRADCAM_PEAK_THRESHOLD = 0.5
-# The whole-clip heat maps (for the videos) run the model on at most this many frames by default: every
-# frame of a run up to this length, 1 in 2 of a 60-frame run (see benchmarks/results/analyze.md).
-MAX_CLIP_FORWARDS = 31
+# Model-input pixels the whole-clip heat maps (for the videos) may cost by default: 31 frames at 512x512, so
+# 1 frame in 2 of a 60-frame run at 512 px, every frame at 256 px (see benchmarks/results/analyze.md).
+CLIP_PIXEL_BUDGET = 31 * 512 * 512
 BATCH_FRAMES = 8  # frames per forward pass over the whole clip (bounds memory on long runs)
 
 
@@ -247,8 +247,8 @@ def analyze(
             checkpoint metadata wins when present); ``None`` keeps the native size.
         clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
         clip_stride: for those, run the model on every ``clip_stride``-th frame and blend the maps of the
-            frames between; ``None`` (default) picks the smallest stride that runs the model on at most
-            ``MAX_CLIP_FORWARDS`` frames, so clips up to that length get the model on every frame.
+            frames between; ``None`` (default) picks the smallest stride that keeps the model within
+            ``CLIP_PIXEL_BUDGET`` input pixels (every frame when the run fits).
         threshold: frame probability at which a key frame votes stenosis (metadata ``threshold`` or 0.5).
         name: the report's name (default: the input's file or folder name).
 
@@ -322,7 +322,8 @@ def analyze(
 
     every_frame = None
     if clip_stride is None:
-        clip_stride = max(1, math.ceil((clip.n_frames - 1) / (MAX_CLIP_FORWARDS - 1)))
+        affordable = max(2, CLIP_PIXEL_BUDGET // (size[0] * size[1]))
+        clip_stride = max(1, math.ceil((clip.n_frames - 1) / (affordable - 1)))
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
             every_frame = _clip_heatmaps(clip, model, size, clip_stride)
