@@ -21,9 +21,12 @@ Design (each step says why):
    thin ridges, so such a frame shows up as a dip: a frame below 85% of its 3-frame median is replaced
    by that median in the curve and is never chosen as the key frame (its nearest sharp neighbour is).
 6. **Smooth, then choose the plateau, not the spike.** A Gaussian over time (sigma 1 frame) gives the
-   opacification curve; the key frame is the score-weighted centre of the contiguous run of frames whose
-   smoothed score is within 5% (of the curve's range) of its maximum. A single noisy frame cannot win,
-   and a long plateau of full filling yields its middle.
+   opacification curve. The plateau is the contiguous run of frames around the curve's maximum whose
+   smoothed score is within 5% (of the curve's range) of that maximum; the key frame is its first frame,
+   the moment the tree is full. Later plateau frames show the same tree with thinning, mixing contrast
+   while the visible extent still creeps up as distal branches and the myocardial blush appear, so the
+   maximum itself comes late and wanders with noise; the plateau's onset does not. A single noisy frame
+   cannot win because the curve is smoothed first.
 
 Clips of one or two frames skip the static cancellation and the smoothing: there is nothing to compare.
 
@@ -122,25 +125,22 @@ def dip_frames(raw: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     return raw < DIP * baseline
 
 
-def plateau_centre(curve: np.ndarray) -> int:
-    """Score-weighted centre of the contiguous near-maximal run around the curve's maximum (step 6)."""
+def plateau_onset(curve: np.ndarray) -> int:
+    """First frame of the contiguous near-maximal run around the curve's maximum (step 6)."""
     peak = int(np.argmax(curve))
     low, high = float(curve.min()), float(curve[peak])
     if high <= low:
         return (len(curve) - 1) // 2
     level = low + PLATEAU * (high - low)
-    start, stop = peak, peak + 1
-    while start > 0 and curve[start - 1] >= level:
-        start -= 1
-    while stop < len(curve) and curve[stop] >= level:
-        stop += 1
-    weights = curve[start:stop] - level + 1e-12
-    return round(float(np.average(np.arange(start, stop), weights=weights)))
+    onset = peak
+    while onset > 0 and curve[onset - 1] >= level:
+        onset -= 1
+    return onset
 
 
 @register_keyframe_method("default")
 def default_scoring(clip: Clip) -> Scoring:
-    """Smoothed whole-run opacification curve and the centre of its plateau (see the module docstring)."""
+    """Smoothed whole-run opacification curve and the onset of its plateau (see the module docstring)."""
     from scipy.ndimage import gaussian_filter1d, median_filter
 
     frames = working_frames(clip)
@@ -148,12 +148,12 @@ def default_scoring(clip: Clip) -> Scoring:
     added = added_response(ridge_response(relative_darkness(frames)))
     raw = added[:, mask].mean(axis=1)
     if len(raw) < 3:
-        return Scoring(scores=raw, key_frame=plateau_centre(raw))
+        return Scoring(scores=raw, key_frame=plateau_onset(raw))
     baseline = median_filter(raw, size=3, mode="nearest")
     dips = dip_frames(raw, baseline)
     cleaned = np.where(dips, baseline, raw)
     curve = gaussian_filter1d(cleaned, TEMPORAL_SIGMA, mode="nearest")
-    key_frame = plateau_centre(curve)
+    key_frame = plateau_onset(curve)
     if dips[key_frame] and not dips.all():  # the nearest sharp frame, the better filled one on a tie
         usable = np.flatnonzero(~dips)
         key_frame = int(usable[np.lexsort((-cleaned[usable], np.abs(usable - key_frame)))[0]])
