@@ -25,13 +25,18 @@ Metric = Callable[[np.ndarray, np.ndarray], float | None]
 
 
 def auc(labels: Sequence[int], probabilities: Sequence[float]) -> float | None:
-    """Area under the ROC curve; ``None`` when only one class is present."""
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve (Mann-Whitney U with tied scores counted half, as sklearn computes it);
+    ``None`` when only one class is present. Rank-based, so thousands of bootstrap resamples stay cheap."""
+    from scipy.stats import rankdata
 
     labels_array = np.asarray(labels)
-    if np.unique(labels_array).size < 2:
+    positive = labels_array == 1
+    n_positive = int(positive.sum())
+    n_negative = labels_array.size - n_positive
+    if n_positive == 0 or n_negative == 0:
         return None
-    return float(roc_auc_score(labels_array, np.asarray(probabilities, dtype=np.float64)))
+    ranks = rankdata(np.asarray(probabilities, dtype=np.float64))
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
