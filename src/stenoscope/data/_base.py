@@ -112,9 +112,6 @@ class SampleDataset(Sequence[Sample]):
         """A dataset of the chosen entries (same loader, kind and name)."""
         return SampleDataset([self.entries[int(i)] for i in indices], self.loader, self.kind, self.name)
 
-    def with_entries(self, entries: Sequence[Entry]) -> SampleDataset:
-        return SampleDataset(entries, self.loader, self.kind, self.name)
-
     def summary(self) -> dict[str, Any]:
         """Counts for logs and results.json."""
         labels = self.labels
