@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-DEFAULT_LONG_SIDE = 512  # ARCADE frames, on which the shipped model is trained
+# ARCADE's frame size: the vessel scale of the public training data, for models that do not record theirs
+DEFAULT_LONG_SIDE = 512
 DEFAULT_THRESHOLD = 0.5
 MAX_PEAKS = 5  # peaks and boxes kept per heat map, strongest first
 # Peaks/boxes threshold on each kind of map: the head's map is a calibrated lesion-centre probability;
@@ -229,7 +230,7 @@ def analyze(
     keyframes: str = "default",
     count: int = 5,
     *,
-    long_side: int | None = DEFAULT_LONG_SIDE,
+    long_side: int | Literal["model"] | None = "model",
     clip_heatmaps: bool = True,
     clip_stride: int | None = None,
     threshold: float | None = None,
@@ -243,8 +244,8 @@ def analyze(
             uses the shipped model.
         keyframes: key-frame method (``default`` or ``paper``).
         count: key frames that vote (5 in the paper).
-        long_side: frames are resized to this long side before the model (``train_long_side`` from the
-            checkpoint metadata wins when present); ``None`` keeps the native size.
+        long_side: frames are resized to this long side before the model; ``"model"`` (default): the
+            checkpoint's ``train_long_side``, else ``DEFAULT_LONG_SIDE``; ``None`` keeps the native size.
         clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
         clip_stride: for those, run the model on every ``clip_stride``-th frame and blend the maps of the
             frames between; ``None`` (default) picks the smallest stride that keeps the model within
@@ -273,8 +274,8 @@ def analyze(
         loaded = resolve_model(model)
     model, metadata = loaded.module, model_metadata(loaded.module)
     threshold = float(metadata.get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
-    if metadata.get("train_long_side") and long_side is not None:
-        long_side = int(metadata["train_long_side"])
+    model_side = int(metadata.get("train_long_side") or DEFAULT_LONG_SIDE)
+    target_side = model_side if long_side == "model" else long_side
     warnings = distribution_warnings(clip, metadata.get("training_distribution"))
 
     with watch.stage("keyframes"):
@@ -287,18 +288,17 @@ def analyze(
             key_frame, key_frames = found.key_frame, list(found.key_frames)
             scores, method = [float(s) for s in found.scores], found.method
 
-    size = working_size(clip.height, clip.width, model, long_side)
+    size = working_size(clip.height, clip.width, model, target_side)
     with watch.stage("classify"):
         x = to_model_input(clip.with_frames(clip.frames[key_frames]).as_float(), model, size)
         with torch.no_grad():
             probabilities = [float(p) for p in model.frame_probability(x)]
     has_head = bool(getattr(model, "has_heatmap_head", False))
     with watch.stage("explain"):
-        cams = to_input_grid(gradcam_maps(model, x), clip.height, clip.width)
-        heads = None
-        if has_head:
-            with torch.no_grad():
-                heads = to_input_grid(model.lesion_map(x), clip.height, clip.width)
+        cams_work = gradcam_maps(model, x)
+        primary_work = primary_maps(model, x) if has_head else cams_work  # on the model's input grid
+        cams = to_input_grid(cams_work, clip.height, clip.width)
+        heads = to_input_grid(primary_work, clip.height, clip.width) if has_head else None
         frames = []
         for position, index in enumerate(key_frames):
             cam_peaks, cam_boxes = _peaks_and_boxes(cams[position], GRADCAM_PEAK_THRESHOLD)
@@ -326,7 +326,8 @@ def analyze(
         clip_stride = max(1, math.ceil((clip.n_frames - 1) / (affordable - 1)))
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
-            every_frame = _clip_heatmaps(clip, model, size, clip_stride)
+            known = dict(zip(key_frames, to_input_grid(primary_work, *size), strict=True))
+            every_frame = _clip_heatmaps(clip, model, size, clip_stride, known)
 
     return Report(
         input=source,
@@ -358,21 +359,29 @@ def _clip_policy(clip_heatmaps: bool, stride: int) -> str:
         return "not computed"
     if stride == 1:
         return "model run on every frame"
-    return f"model run on 1 frame in {stride} and the last; frames between blended linearly"
+    return f"model run on 1 frame in {stride}, the last and the key frames; frames between blended linearly"
 
 
-def _clip_heatmaps(clip: Clip, model: nn.Module, size: tuple[int, int], stride: int) -> np.ndarray:
+def _clip_heatmaps(
+    clip: Clip, model: nn.Module, size: tuple[int, int], stride: int, known: dict[int, np.ndarray]
+) -> np.ndarray:
     """Primary heat maps of every frame, ``(T, h, w)`` uint8 at the model's working size.
 
-    The model runs on every ``stride``-th frame and on the last one; a frame between two of those gets the
-    linear blend of their maps (with ``stride=1`` the model runs on every frame and nothing is blended).
+    The model runs on every ``stride``-th frame, the last one and the key frames (whose maps ``known``
+    already holds, so they are reused); a frame between two of those gets the linear blend of their maps
+    (with ``stride=1`` the model runs on every frame and nothing is blended).
     """
-    computed = sorted(set(range(0, clip.n_frames, stride)) | {clip.n_frames - 1})
+    computed = sorted(set(range(0, clip.n_frames, stride)) | {clip.n_frames - 1} | set(known))
     heat = np.empty((len(computed), *size), dtype=np.float32)
-    for start in range(0, len(computed), BATCH_FRAMES):
-        indices = computed[start : start + BATCH_FRAMES]
+    missing = [position for position, index in enumerate(computed) if index not in known]
+    for position, index in enumerate(computed):
+        if index in known:
+            heat[position] = known[index]
+    for start in range(0, len(missing), BATCH_FRAMES):
+        positions = missing[start : start + BATCH_FRAMES]
+        indices = [computed[position] for position in positions]
         x = to_model_input(clip.with_frames(clip.frames[indices]).as_float(), model, size)
-        heat[start : start + len(indices)] = to_input_grid(primary_maps(model, x), *size)
+        heat[positions] = to_input_grid(primary_maps(model, x), *size)
     maps = np.empty((clip.n_frames, *size), dtype=np.uint8)
     for index in range(clip.n_frames):
         after = int(np.searchsorted(computed, index))
