@@ -9,6 +9,7 @@ untrained weights (speed does not depend on them).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -77,7 +78,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def to_markdown(rows: list[dict[str, object]], threads: int, repeats: int) -> str:
+def to_markdown(rows: list[dict[str, object]], threads: int, repeats: int, load: tuple[float, float]) -> str:
     columns = [
         "forward",
         "forward + Grad-CAM",
@@ -91,8 +92,9 @@ def to_markdown(rows: list[dict[str, object]], threads: int, repeats: int) -> st
         f"Seconds per call, median (best) of {repeats} runs after a warm-up; {FRAME_SIZE}x{FRAME_SIZE} grey "
         f"frames, batch 1 unless stated; `torch.set_num_threads({threads})`; untrained weights.",
         "Target: forward + Grad-CAM of one frame under 0.15 s on 2 cores.",
-        f"Machine: {cpu_name()}, torch {torch.__version__}, {stamp} (shared with other jobs that add noise: "
-        "the best time shows the floor).",
+        f"Machine: {cpu_name()}, torch {torch.__version__}, {stamp}. It is shared with other jobs: the load "
+        f"average was {load[0]:.1f} before and {load[1]:.1f} after the runs (2 cores), so the best time shows"
+        " the floor better than the median.",
         "",
         "| model | parameters | " + " | ".join(columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
@@ -113,8 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load_before = os.getloadavg()[0]
     rows = [row for name, kwargs in CONFIGS if (row := measure(name, kwargs, args.repeats)) is not None]
-    text = to_markdown(rows, args.threads, args.repeats)
+    text = to_markdown(rows, args.threads, args.repeats, (load_before, os.getloadavg()[0]))
     write_text_atomic(RESULTS, text)
     print(text)
 
