@@ -114,6 +114,7 @@ def test_cv_ensemble_and_evaluate_on_ovalle(cli, tmp_path, ovalle_dir):
     ensemble = load_model(run / "ensemble.safetensors")
     assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
     assert ensemble.checkpoint_metadata["training"]["kind"] == "region"
+    assert ensemble.checkpoint_metadata["training"]["input_size"] is None  # patches keep their 32 px
 
     evaluated = cli(
         "evaluate",

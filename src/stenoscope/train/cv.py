@@ -153,10 +153,16 @@ class CVResult:
 
 
 def _training_record(
-    config: TrainConfig, recipe: Recipe, kind: str, mean_image: np.ndarray | None
+    config: TrainConfig, recipe: Recipe, data: TrainingData, mean_image: np.ndarray | None
 ) -> dict[str, Any]:
-    """The ``training`` metadata stored in each checkpoint: enough to rebuild the inference transforms."""
-    input_size = config.data.input_size if kind == "frame" else config.data.region_options(config.seed).size
+    """The ``training`` metadata stored in each checkpoint: enough to rebuild the inference transforms.
+
+    Crops cut here have the configured region size; samples that are crops already (an image folder of
+    patches) keep ``data.input_size`` (``None``: their own size).
+    """
+    kind = data.samples.kind
+    cut_regions = data.samples is not data.base
+    input_size = config.data.region_options(config.seed).size if cut_regions else config.data.input_size
     return {
         "recipe": recipe.to_json(),
         "kind": kind,
@@ -164,7 +170,7 @@ def _training_record(
         "frame_input_size": config.data.input_size,
         "mean_image": None if mean_image is None else encode_image(mean_image),
         "data": {"format": config.data.format, "samples": config.data.samples},
-        "regions": config.data.region_options(config.seed).to_json() if kind == "region" else None,
+        "regions": config.data.region_options(config.seed).to_json() if cut_regions else None,
     }
 
 
@@ -215,11 +221,11 @@ def _run_fold(
     torch.manual_seed(config.seed * 1000 + fold)
     model = create_model(config.model["name"], **config.model.get("kwargs", {})).to(device)
     preprocess_mean = model.preprocess.mean
-    base_training = _training_record(config, recipe, kind, None)
+    base_training = _training_record(config, recipe, data, None)
     mean_image = None
     if recipe.mean_image:
         mean_image = _mean_image(train_samples, Compose(input_transforms(base_training, preprocess_mean)))
-    training = _training_record(config, recipe, kind, mean_image)
+    training = _training_record(config, recipe, data, mean_image)
     train_pipeline = Compose([*input_transforms(training, preprocess_mean), *recipe.train_transforms(kind)])
     eval_pipeline = inference_pipeline(training, preprocess_mean, kind)
     heat_data = heat_pipeline = None
