@@ -345,7 +345,10 @@ def roc_curve_png(
         axes.plot(fpr, tpr, label=f"{name} (AUC {value:.3f})")
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     axes.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    axes.legend(loc="lower right", fontsize=8)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="lower right", fontsize=8)
+    else:  # one class only (e.g. ARCADE frames, all positive): no curve is defined
+        axes.text(0.5, 0.5, "ROC undefined: one class only", ha="center", va="center")
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")

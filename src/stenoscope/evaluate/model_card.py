@@ -110,12 +110,11 @@ def _training_section(training: dict[str, Any], model: dict[str, Any], timing: d
     lines = [
         "## Training",
         "",
-        "Reproduce the weights from `../shared` (one command trains; `publish` adds the metadata and the "
-        "manifest): `scripts/build_arcade_model.sh`, which runs",
+        "Reproduce the weights from `../shared` with `scripts/build_arcade_model.sh`, which runs (then the "
+        "external test, the benchmark and this card):",
         "",
         "```",
-        "stenoscope train configs/arcade.yaml",
-        "stenoscope publish runs/arcade --card configs/arcade-card.yaml --results results/arcade",
+        *model["card"]["reproduce"],
         "```",
         "",
         f"- Model: `{model['architecture']}` (StenoNet) with kwargs `{json.dumps(model['kwargs'])}`, "
@@ -137,13 +136,14 @@ def _training_section(training: dict[str, Any], model: dict[str, Any], timing: d
         f"widened by {regions.get('dilate')} px and lie mostly on vessels (Frangi vesselness).",
         f"- Samples: {fold['n_train']} training and {fold['n_val']} validation crops.",
         "- Synthetic runs: not used; whether they would help was not measured.",
+        *[f"- {note}" for note in model["card"].get("training_notes", [])],
     ]
     if timing:
         lines.append(
             f"- Training time: {timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} "
             f"min CPU (user + sys) with {timing.get('threads')} torch threads on a 2-core machine shared "
-            "with other jobs (wall time is inflated by them); training, per-epoch validation and the "
-            "final held-out evaluation together."
+            "with other jobs (wall time is inflated by them): every training command of the log together, "
+            "each with its per-epoch validation and final held-out evaluation."
         )
     return "\n".join(lines)
 
