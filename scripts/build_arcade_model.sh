@@ -8,8 +8,10 @@ DANILOV=../shared/data/cine-danilov
 WEIGHTS=src/stenoscope/models/weights/stenonet-arcade.safetensors
 mkdir -p runs results/arcade
 # the shell's `time` lines (real/user/sys) end the log; publish reads the training time from them
-{ time stenoscope train configs/arcade.yaml --json; } > runs/arcade.log 2>&1
-stenoscope publish runs/arcade --card configs/arcade-card.yaml --results results/arcade --time-log runs/arcade.log
+{ time stenoscope train configs/arcade.yaml --epochs 5 --json; } > runs/arcade.log 2>&1
+{ time stenoscope train configs/arcade.yaml --resume --json; } >> runs/arcade.log 2>&1
+stenoscope publish runs/arcade --card configs/arcade-card.yaml --results results/arcade --time-log runs/arcade.log \
+    --external "$DANILOV"
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null

@@ -26,11 +26,14 @@ def publish(
     time_log: Annotated[
         Path | None, typer.Option("--time-log", help="Log holding the shell's `time` of the training.")
     ] = None,
+    external: Annotated[
+        Path | None, typer.Option("--external", help="Frames from elsewhere: share called stenotic.")
+    ] = None,
 ) -> None:
     """Save the run's model with its metadata into the weights folder and record it in the manifest."""
     from stenoscope.train.publish import publish_run
 
-    published = publish_run(run, card, results, name, weights_dir, time_log)
+    published = publish_run(run, card, results, name, weights_dir, time_log, external)
     typer.echo(f"weights: {published.weights}")
     typer.echo(f"manifest: {published.manifest}")
     typer.echo(f"results: {published.results_dir}")

@@ -9,7 +9,8 @@ What goes into the weights' metadata (read by ``analyze``, ``evaluate`` and ``re
 - ``training_distribution``: the ranges of frame size, bit depth, mean intensity and intensity spread seen
   over the training frames, measured with :func:`stenoscope.report.ood.clip_statistics` (the very
   statistics the out-of-distribution warning checks), so the warning and the training data cannot drift;
-- ``threshold``, ``model_name``, ``model_version``, ``label``, ``data``, ``intended_use``, ``card_summary``.
+- ``threshold`` (the key-frame vote; see ``THRESHOLD_QUANTILE``), ``model_name``, ``model_version``,
+  ``label``, ``data``, ``intended_use``, ``card_summary``.
 
 The result folder (e.g. ``results/arcade``) receives ``training.json`` (the run's ``results.json``) and
 ``model.json`` (the shipped file's sha256, size, parameters and metadata, minus bulky entries);
@@ -29,7 +30,11 @@ import numpy as np
 from stenoscope._fs import write_text_atomic
 from stenoscope.errors import InputError, StenoscopeError
 
-DEFAULT_THRESHOLD = 0.5
+# The key-frame vote threshold is the 10th percentile of the frame probabilities of the training frames
+# (every ARCADE frame holds a lesion): 90% of them are called stenotic. ARCADE has no lesion-free frames,
+# so no threshold can be set for a known specificity; this one at least ties the decision to the model's
+# own scale instead of an arbitrary 0.5 that a soft heat-map peak may never reach.
+THRESHOLD_QUANTILE = 0.10
 TRAINING_RESULTS = "training.json"
 MODEL_RESULTS = "model.json"
 TIMING_RESULTS = "training_time.json"
@@ -38,7 +43,8 @@ _TIME_LINE = re.compile(r"^(real|user|sys)\s+(?:(\d+)m)?([\d.]+)s?\s*$")
 
 
 def read_time_log(path: str | Path) -> dict[str, float]:
-    """Wall and CPU seconds from the ``real``/``user``/``sys`` lines a shell's ``time`` wrote to a log."""
+    """Wall and CPU seconds from the ``real``/``user``/``sys`` lines a shell's ``time`` wrote to a log,
+    summed when the log holds several (a run trained in stages, each appending its own)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -48,7 +54,7 @@ def read_time_log(path: str | Path) -> dict[str, float]:
     for line in text.splitlines():
         match = _TIME_LINE.match(line.strip())
         if match:
-            found[match[1]] = 60.0 * int(match[2] or 0) + float(match[3])
+            found[match[1]] = found.get(match[1], 0.0) + 60.0 * int(match[2] or 0) + float(match[3])
     if set(found) != {"real", "user", "sys"}:
         raise InputError(path, "no 'real', 'user' and 'sys' lines of a shell's `time` found")
     return {"wall_seconds": found["real"], "cpu_seconds": found["user"] + found["sys"]}
@@ -65,18 +71,37 @@ def training_distribution(sources: list[str]) -> dict[str, list[float]]:
     return {key: [float(min(r[key] for r in rows)), float(max(r[key] for r in rows))] for key in rows[0]}
 
 
-def _training_sources(config: dict[str, Any]) -> list[str]:
-    """The files of the frames the run trained on (every frame outside the held-out split, if any)."""
+def _split_frames(config: dict[str, Any]) -> tuple[Any, Any]:
+    """The frames the run trained on (every frame outside the held-out split, if any) and the held-out
+    frames it was evaluated on (``None`` for a cross-validated run)."""
     from stenoscope.data.datasets import open_dataset
     from stenoscope.train.cv import holdout_split
 
     data = config["data"]
     base = open_dataset(data["path"], data["format"], **data.get("options", {}))
-    if config.get("holdout"):
-        train, _ = holdout_split(base, data["path"], config["holdout"])
-    else:
-        train = np.arange(len(base))
-    return sorted({base.entries[int(i)].source for i in train})
+    if not config.get("holdout"):
+        return base, None
+    train, val = holdout_split(base, data["path"], config["holdout"])
+    return base.subset(train), base.subset(val)
+
+
+def _frame_calls(
+    model: Any, frames: Any, training: dict[str, Any], threshold: float | None = None
+) -> tuple[float, dict[str, Any]]:
+    """The threshold (when not given: the ``THRESHOLD_QUANTILE`` of these frames' probabilities) and the
+    share of the frames whose frame probability reaches it."""
+    import torch
+
+    from stenoscope.train.loop import predict
+    from stenoscope.train.recipes import inference_pipeline
+
+    pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
+    probabilities = predict(model, frames, pipeline, torch.device("cpu"))
+    if threshold is None:
+        threshold = round(float(np.quantile(probabilities, THRESHOLD_QUANTILE)), 4)
+    called = float(np.mean(probabilities >= threshold))
+    quartiles = [float(q) for q in np.quantile(probabilities, [0.25, 0.5, 0.75])]
+    return threshold, {"frames": len(frames), "called_stenosis": called, "probability_quartiles": quartiles}
 
 
 def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
@@ -106,7 +131,7 @@ def publish_run(
     name: str = "arcade",
     weights_folder: str | Path | None = None,
     time_log: str | Path | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    external: str | Path | None = None,
 ) -> Published:
     """Turn a ``stenoscope train`` run (one held-out split or folds) into the shipped model ``name``.
 
@@ -116,10 +141,12 @@ def publish_run(
         results_dir: where ``training.json``, ``model.json`` and ``training_time.json`` go.
         weights_folder: the weights folder (default: the package's, see ``models.weights_dir``).
         time_log: a log holding the shell's ``time`` output for the training command.
-        threshold: frame probability at which a key frame votes "stenosis".
+        external: a dataset of frames from elsewhere (any layout) on which to report the share of frames
+            called stenotic at the model's threshold (the threshold is set on the training frames).
     """
     import yaml
 
+    from stenoscope.data.datasets import open_dataset
     from stenoscope.data.regions import RegionOptions
     from stenoscope.models import load_model, save_model, weights_dir, write_weights_manifest
 
@@ -138,7 +165,16 @@ def publish_run(
     if training.get("kind") == "region" and not training.get("regions"):  # runs from before it was recorded
         regions = RegionOptions(**{"seed": config["seed"], **config["data"].get("regions", {})})
         training["regions"] = regions.to_json()
-    sources = _training_sources(config)
+    train_frames, held_out = _split_frames(config)
+    sources = sorted({entry.source for entry in train_frames.entries})
+    threshold, train_calls = _frame_calls(model, train_frames, training)
+    frame_calls = {"training frames": train_calls}
+    if held_out is not None:
+        held_out_name = f"held-out {config['holdout']} frames"
+        frame_calls[held_out_name] = _frame_calls(model, held_out, training, threshold)[1]
+    if external is not None:
+        frames = open_dataset(external)
+        frame_calls[f"external: {Path(external).name}"] = _frame_calls(model, frames, training, threshold)[1]
     metadata = {
         "model_name": card["model_name"],
         "model_version": str(card["model_version"]),
@@ -146,6 +182,7 @@ def publish_run(
         "train_long_side": training.get("frame_input_size"),
         "training_distribution": training_distribution(sources),
         "threshold": threshold,
+        "threshold_rule": f"{THRESHOLD_QUANTILE:g} quantile of the training frames' frame probabilities",
         "label": card["label"],
         "data": card["data"] | {"frames": len(sources), "holdout": config.get("holdout")},
         "intended_use": card["intended_use"],
@@ -165,6 +202,7 @@ def publish_run(
         "architecture": getattr(model, "model_name", None),
         "kwargs": getattr(model, "model_kwargs", {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        "frame_calls": frame_calls,
         "card": card,
         "metadata": described,
     }
