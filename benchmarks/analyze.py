@@ -106,7 +106,7 @@ def to_markdown(results: dict[str, dict], threads: int, repeats: int, load_befor
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 1-minute load average {load_before} before the "
         "run (other jobs share the 2 cores; a load above 2 slows every number here).",
         "Columns: `analyze` with its default policy for the whole-clip heat maps (for clip.gif / clip.mp4: a "
-        "budget of 31 frames of 512x512 model input, frames between blended), and with the model on every "
+        "budget of 16 frames of 512x512 model input, frames between blended), and with the model on every "
         "frame (`clip_stride=1`).",
         "",
         "| stage | " + " | ".join(names) + " |",
