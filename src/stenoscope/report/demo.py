@@ -15,6 +15,7 @@ from stenoscope.report.results import Report
 
 DEMO_SEED = 7
 DEMO_FRAMES = 40
+DEMO_DEGREES = (70.0, 90.0)  # a clearly visible lesion (percent diameter reduction), not a borderline one
 DEMO_NAME = "demo_run"
 # A peak counts as on the lesion inside its box widened by this margin (as in the model card's metrics).
 HIT_MARGIN_PX = 8
@@ -55,13 +56,13 @@ def run_demo(out_dir: str | Path, model: ModelSpec = None, seed: int = DEMO_SEED
     Args:
         out_dir: folder for ``demo_run.dcm``, ``demo_run.truth.json`` and the report folder ``demo_run/``.
         model: as for :func:`stenoscope.analyze`; the shipped model by default (tests pass an untrained one).
-        seed: the synthetic run's seed (the default run has one stenosis).
+        seed: the synthetic run's seed (every demo run has one stenosis of 70-90 % diameter reduction).
     """
     from stenoscope.synth import synthesize
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = synthesize(seed=seed, n_frames=DEMO_FRAMES, n_stenoses=1)
+    run = synthesize(seed=seed, n_frames=DEMO_FRAMES, n_stenoses=1, stenosis_degrees=DEMO_DEGREES)
     clip_path, truth_path = run.save(out_dir / f"{DEMO_NAME}.dcm", format="dicom")
     report = analyze(clip_path, model=model, name=DEMO_NAME)
     report_dir = report.save(out_dir / DEMO_NAME)
