@@ -241,8 +241,9 @@ def render_model_card(results_dir: str | Path) -> str:
         "",
         FRAME_RULE.format(weight=model["kwargs"].get("heatmap_weight", 0.5)),
         f'A key frame votes "stenosis" at probability >= {metadata["threshold"]:g} (the '
-        f"{metadata['threshold_rule']}: every training frame holds a lesion, so 90% of them are called "
-        "stenotic; ARCADE has no lesion-free frames, so the specificity of this decision is unknown); the "
+        f"{metadata['threshold_rule']}: almost every ARCADE frame holds a lesion, so about 90% of lesion "
+        "frames are called stenotic; with next to no lesion-free frames in ARCADE, the specificity of "
+        "this decision is unknown); the "
         "clip decision is the majority vote of the key frames (the paper's rule). Frames are resized so "
         "their long side is "
         f"{metadata['train_long_side']} px before the model (ARCADE's 512 px frames halved), whatever "
@@ -284,8 +285,9 @@ def render_model_card(results_dir: str | Path) -> str:
     out += ["## External test (another centre)", ""]
     if externals:
         out += [
-            "Frames resized as above (800 -> 256 px). Frames of one run are near-identical, so the frame-"
-            "resampled CIs are too narrow: the runs, not the frames, are the independent units.",
+            f"Frames resized as above (long side to {metadata['train_long_side']} px). Frames of one run "
+            "are near-identical, so the frame-resampled localisation CIs are too narrow: the runs, not the "
+            "frames, are the independent units (classification CIs resample the runs).",
             "",
             *externals,
         ]

@@ -31,9 +31,9 @@ from stenoscope._fs import write_text_atomic
 from stenoscope.errors import InputError, StenoscopeError
 
 # The key-frame vote threshold is the 10th percentile of the frame probabilities of the training frames
-# (every ARCADE frame holds a lesion): 90% of them are called stenotic. ARCADE has no lesion-free frames,
-# so no threshold can be set for a known specificity; this one at least ties the decision to the model's
-# own scale instead of an arbitrary 0.5 that a soft heat-map peak may never reach.
+# (almost every ARCADE frame holds a lesion): about 90% of lesion frames are called stenotic. With next to
+# no lesion-free frames, no threshold can be set for a known specificity; this one at least ties the
+# decision to the model's own scale instead of an arbitrary 0.5 that a soft heat-map peak may never reach.
 THRESHOLD_QUANTILE = 0.10
 TRAINING_RESULTS = "training.json"
 MODEL_RESULTS = "model.json"

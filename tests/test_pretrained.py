@@ -1,0 +1,107 @@
+"""The shipped ARCADE model: offline loading, sha256 verification, lesions found on held-out ARCADE frames,
+the out-of-distribution warning from its training ranges, and a model card that regenerates identically."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stenoscope.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "arcade"
+# Pointing game of the shipped heat-map head on the first 20 held-out ARCADE val frames, measured once on
+# the shipped weights (13 of 20); asserted with a margin of 3 frames so thread and BLAS differences between
+# machines cannot flip the test, while a broken model, frame rule or resizing (rate near 0.1) fails it.
+MEASURED_POINTING_20 = 0.65
+MARGIN = 0.15
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from stenoscope.models import load_model
+
+    return load_model()
+
+
+def test_load_model_returns_the_shipped_model_offline(shipped) -> None:
+    import json
+
+    from stenoscope.models import shipped_weights_path
+    from stenoscope.models.stenonet import StenoNet
+
+    assert isinstance(shipped, StenoNet) and shipped.has_heatmap_head and not shipped.training
+    metadata = shipped.checkpoint_metadata
+    assert metadata["model_name"] == "stenonet-arcade"
+    assert {"long_side", "bits_stored", "mean_intensity", "intensity_range"} <= set(
+        metadata["training_distribution"]
+    )
+    assert "no degree" in metadata["label"]
+    path = shipped_weights_path()
+    assert path.stat().st_size <= 25 * 1024 * 1024
+    # the result files the card is generated from describe exactly these bytes
+    record = json.loads((RESULTS / "model.json").read_text(encoding="utf-8"))
+    manifest = json.loads((path.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert record["sha256"] == manifest["models"]["arcade"]["sha256"]
+
+
+def test_corrupted_weights_raise_model_error(tmp_path, monkeypatch) -> None:
+    from stenoscope.models import load_model, weights_dir
+
+    copy = tmp_path / "weights"
+    shutil.copytree(weights_dir(), copy)
+    target = next(copy.glob("*.safetensors"))
+    data = bytearray(target.read_bytes())
+    data[-100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    monkeypatch.setenv("STENOSCOPE_WEIGHTS_DIR", str(copy))
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        load_model()
+
+
+def _held_out_val(arcade_dir: Path, count: int):
+    """The first ``count`` val frames the shipped model was evaluated on (no near-duplicate in train)."""
+    from stenoscope.data import open_dataset
+    from stenoscope.train.cv import holdout_split
+
+    base = open_dataset(arcade_dir, "coco")
+    _, val = holdout_split(base, str(arcade_dir), "val")
+    return base.subset(val[:count])
+
+
+def test_shipped_model_points_at_lesions_on_held_out_frames(shipped, arcade_dir) -> None:
+    import torch
+
+    from stenoscope.evaluate.evaluate import collect_peaks
+    from stenoscope.evaluate.metrics import pointing_game
+    from stenoscope.train.recipes import inference_pipeline
+
+    torch.set_num_threads(2)
+    frames = _held_out_val(arcade_dir, 20)
+    pipeline = inference_pipeline(shipped.checkpoint_metadata["training"], shipped.preprocess.mean, "frame")
+    peaks, boxes = collect_peaks(shipped, frames, pipeline, torch.device("cpu"))
+    rate = pointing_game(peaks["heatmap"], boxes)
+    assert rate >= MEASURED_POINTING_20 - MARGIN, f"pointing game {rate:.2f} on 20 held-out val frames"
+
+
+def test_ood_warning_triggers_outside_the_training_ranges(shipped, arcade_dir) -> None:
+    from stenoscope.clip import Clip
+    from stenoscope.io import read_clip
+    from stenoscope.report.ood import distribution_warnings
+
+    ranges = shipped.checkpoint_metadata["training_distribution"]
+    training_frame = read_clip(arcade_dir / "train" / "images" / "1.png")
+    assert distribution_warnings(training_frame, ranges) == []
+    big_dark = Clip(frames=np.full((2, 1024, 1024), 200, np.uint16), bits_stored=12)
+    warnings = distribution_warnings(big_dark, ranges)
+    assert any("frame size 1024" in warning for warning in warnings)
+    assert any("bit depth 12" in warning for warning in warnings)
+
+
+def test_model_card_regenerates_identically_from_the_result_files() -> None:
+    from stenoscope.evaluate.model_card import render_model_card
+
+    assert render_model_card(RESULTS) == (ROOT / "MODEL_CARD.md").read_text(encoding="utf-8")
