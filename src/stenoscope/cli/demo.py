@@ -30,11 +30,11 @@ def demo(
         print(f"warning: {warning}", file=sys.stderr)
     decision = report.decision
     verdict = "stenosis" if decision.stenosis else "no stenosis"
-    if result.top_peak_hit is None:
-        located = "the key frame has no peak above threshold"
+    peaks = len(next(frame for frame in report.frames if frame.index == report.key_frame).peaks)
+    if result.lesion_peak_rank is None:
+        located = f"none of the key frame's {peaks} peak(s) lies on the synthetic lesion"
     else:
-        located = "on" if result.top_peak_hit else "not on"
-        located = f"the key frame's top peak is {located} the synthetic lesion"
+        located = f"peak {result.lesion_peak_rank} of {peaks} in the key frame lies on the synthetic lesion"
     typer.echo(f"synthetic run with one stenosis: {result.clip_path} (ground truth: {result.truth_path})")
     typer.echo(
         f"model {report.model.name}: {verdict} (mean p={decision.probability:.2f}, "

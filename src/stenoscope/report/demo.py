@@ -23,31 +23,30 @@ HIT_MARGIN_PX = 8
 
 @dataclass(frozen=True, eq=False)
 class DemoResult:
-    """Where the demo wrote its files, its report, and whether the top peak found the synthetic lesion."""
+    """Where the demo wrote its files, its report, and which peak (1 = strongest) of the key frame lies on
+    the synthetic lesion (``None``: none of them)."""
 
     clip_path: Path
     truth_path: Path
     report_dir: Path
     report: Report
-    top_peak_hit: bool | None
+    lesion_peak_rank: int | None
 
     @property
     def html(self) -> Path:
         return self.report_dir / "report.html"
 
 
-def _peak_on_lesion(report: Report, boxes_per_frame: list[list[list[int]]]) -> bool | None:
-    """Whether the key frame's strongest peak lies in a true lesion box (``None`` when it has no peak)."""
+def _lesion_peak_rank(report: Report, boxes_per_frame: list[list[list[int]]]) -> int | None:
+    """Rank (1 = strongest) of the key frame's first peak inside a true lesion box, widened by the margin."""
     key = next(frame for frame in report.frames if frame.index == report.key_frame)
-    if not key.peaks:
-        return None
-    peak = key.peaks[0]
-    for boxes in boxes_per_frame:
-        x, y, w, h = boxes[report.key_frame]
-        inside_x = x - HIT_MARGIN_PX <= peak.x <= x + w + HIT_MARGIN_PX
-        if inside_x and y - HIT_MARGIN_PX <= peak.y <= y + h + HIT_MARGIN_PX:
-            return True
-    return False
+    for rank, peak in enumerate(key.peaks, start=1):
+        for boxes in boxes_per_frame:
+            x, y, w, h = boxes[report.key_frame]
+            inside_x = x - HIT_MARGIN_PX <= peak.x <= x + w + HIT_MARGIN_PX
+            if inside_x and y - HIT_MARGIN_PX <= peak.y <= y + h + HIT_MARGIN_PX:
+                return rank
+    return None
 
 
 def run_demo(out_dir: str | Path, model: ModelSpec = None, seed: int = DEMO_SEED) -> DemoResult:
@@ -66,5 +65,5 @@ def run_demo(out_dir: str | Path, model: ModelSpec = None, seed: int = DEMO_SEED
     clip_path, truth_path = run.save(out_dir / f"{DEMO_NAME}.dcm", format="dicom")
     report = analyze(clip_path, model=model, name=DEMO_NAME)
     report_dir = report.save(out_dir / DEMO_NAME)
-    hit = _peak_on_lesion(report, [stenosis.boxes for stenosis in run.truth.stenoses])
-    return DemoResult(Path(clip_path), Path(truth_path), report_dir, report, hit)
+    rank = _lesion_peak_rank(report, [stenosis.boxes for stenosis in run.truth.stenoses])
+    return DemoResult(Path(clip_path), Path(truth_path), report_dir, report, rank)

@@ -126,7 +126,8 @@ def render_html(report: Report, keyframe_pngs: dict[int, bytes], gif: bytes | No
         f'src="{_data_uri(keyframe_pngs[f.index], "image/png")}">'
         f"<figcaption>Frame {f.index}: probability {f.probability:.3f} "
         f"({'votes stenosis' if f.vote else 'votes no stenosis'}). Left: original; right: "
-        f"{escape(report.heatmaps['source'])} overlay, boxes in green, peaks numbered in cyan.</figcaption>"
+        f"{escape(report.heatmaps['source'])} overlay (colours saturate at {report.display_max:.2f}), "
+        "boxes in green, peaks numbered in cyan.</figcaption>"
         "</figure>"
         for f in report.frames
         if f.index in keyframe_pngs

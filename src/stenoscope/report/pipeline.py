@@ -47,10 +47,16 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_LONG_SIDE = 512
 DEFAULT_THRESHOLD = 0.5
 MAX_PEAKS = 5  # peaks and boxes kept per heat map, strongest first
-# Peaks/boxes threshold on each kind of map: the head's map is a calibrated lesion-centre probability;
-# Grad-CAM maps are scaled to [0, 1] per frame, so only their upper half counts as "hot".
-HEAD_PEAK_THRESHOLD = 0.3
+# Lowest peak score shown, per kind of map. The head's map is a lesion-centre probability: a fresh head
+# predicts 0.1 everywhere (CenterNet's prior), so only values above it are evidence; a checkpoint may set its
+# own operating point as ``peak_threshold``. Grad-CAM maps are scaled to [0, 1] per frame: the upper half.
+HEAD_PEAK_THRESHOLD = 0.1
 GRADCAM_PEAK_THRESHOLD = 0.5
+# A head's overlay saturates at the clip's strongest heat, but never below this (twice the untrained prior),
+# so a clip without any evidence is not painted bright.
+HEAD_DISPLAY_FLOOR = 0.2
+# Boxes outline each hot spot at half the frame's maximum (never below the peak threshold).
+BOX_LEVEL = 0.5
 # Model-input pixels the whole-clip heat maps (for the videos) may cost by default: 16 frames at 512x512, so
 # every frame of a 60-frame run at 256 px (the shipped model's scale), 1 in 4 at 512 px; this keeps the
 # videos within the 5 s on 2 cores (see benchmarks/results/analyze.md).
@@ -178,9 +184,10 @@ def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[PeakRe
     peaks = [
         PeakResult(float(p.x), float(p.y), float(p.score)) for p in find_peaks(heatmap, threshold, MAX_PEAKS)
     ]
+    level = max(threshold, BOX_LEVEL * float(heatmap.max()))
     boxes = [
         BoxResult(float(b.x), float(b.y), float(b.w), float(b.h), float(b.score))
-        for b in heatmap_boxes(heatmap, threshold)[:MAX_PEAKS]
+        for b in heatmap_boxes(heatmap, level)[:MAX_PEAKS]
     ]
     return peaks, boxes
 
@@ -295,6 +302,7 @@ def analyze(
         with torch.no_grad():
             probabilities = [float(p) for p in model.frame_probability(x)]
     has_head = bool(getattr(model, "has_heatmap_head", False))
+    head_threshold = float(metadata.get("peak_threshold", HEAD_PEAK_THRESHOLD))
     with watch.stage("explain"):
         cams_work = gradcam_maps(model, x)
         primary_work = primary_maps(model, x) if has_head else cams_work  # on the model's input grid
@@ -305,7 +313,7 @@ def analyze(
             cam_peaks, cam_boxes = _peaks_and_boxes(cams[position], GRADCAM_PEAK_THRESHOLD)
             if heads is not None:
                 primary = heads[position]
-                peaks, boxes = _peaks_and_boxes(primary, HEAD_PEAK_THRESHOLD)
+                peaks, boxes = _peaks_and_boxes(primary, head_threshold)
             else:
                 primary, peaks, boxes = cams[position], cam_peaks, cam_boxes
             frames.append(
@@ -330,6 +338,12 @@ def analyze(
             known = dict(zip(key_frames, to_input_grid(primary_work, *size), strict=True))
             every_frame = _clip_heatmaps(clip, model, size, clip_stride, known)
 
+    display_max = 1.0
+    if has_head:
+        strongest = max(float(frame.heatmap.max()) for frame in frames)
+        if every_frame is not None:
+            strongest = max(strongest, float(every_frame.max()) / 255.0)
+        display_max = max(HEAD_DISPLAY_FLOOR, strongest)
     return Report(
         input=source,
         name=name or clip.name,
@@ -347,9 +361,12 @@ def analyze(
             "model_input": [int(size[0]), int(size[1])],
             "clip": _clip_policy(clip_heatmaps, clip_stride),
             "clip_stride": clip_stride if clip_heatmaps else None,
-            "peak_threshold": HEAD_PEAK_THRESHOLD if has_head else GRADCAM_PEAK_THRESHOLD,
+            "peak_threshold": head_threshold if has_head else GRADCAM_PEAK_THRESHOLD,
+            "box_level": f"{BOX_LEVEL:g} x the frame's maximum",
+            "display_max": round(display_max, 4),
         },
         clip_heatmaps=every_frame,
+        display_max=display_max,
         warnings=warnings,
         timings=watch.timings,
     )

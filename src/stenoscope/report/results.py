@@ -142,6 +142,8 @@ class Report:
         frames: one :class:`FrameResult` per key frame, in frame order.
         clip_heatmaps: ``(T, h, w)`` uint8 primary heat maps for every frame (for the GIF/MP4), or ``None``.
         heatmaps: how the maps were made (source, model input size, whole-clip policy).
+        display_max: the heat at which the overlays' colour scale saturates (the clip's strongest heat for
+            a lesion head, whose probabilities can all be small; 1 for Grad-CAM).
         warnings: out-of-distribution and other caveats, also printed by the CLI.
         timings: seconds per stage.
     """
@@ -158,6 +160,7 @@ class Report:
     model: ModelInfo
     heatmaps: dict[str, Any]
     clip_heatmaps: np.ndarray | None = field(default=None, repr=False)
+    display_max: float = 1.0
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -34,10 +34,15 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _display(report: Report, heat: np.ndarray) -> np.ndarray:
+    """Heat in [0, 1] rescaled so ``report.display_max`` gets the brightest colour."""
+    return np.clip(heat / report.display_max, 0.0, 1.0)
+
+
 def keyframe_image(report: Report, frame: FrameResult) -> np.ndarray:
     """One key frame at full resolution: original | heat-map overlay with boxes and numbered peaks."""
     grey = _uint8_frame(report, frame.index)
-    tinted = render.overlay(grey, frame.heatmap)
+    tinted = render.overlay(grey, _display(report, frame.heatmap))
     tinted = render.draw_marks(tinted, frame.peaks, frame.boxes)
     return render.side_by_side(render.grey_to_rgb(grey), tinted)
 
@@ -61,7 +66,10 @@ def contact_sheet(report: Report) -> np.ndarray:
     for frame in report.frames:
         grey = _uint8_frame(report, frame.index)
         tinted = render.draw_marks(
-            render.resize_rgb(render.overlay(grey, frame.heatmap), size), frame.peaks, frame.boxes, scale
+            render.resize_rgb(render.overlay(grey, _display(report, frame.heatmap)), size),
+            frame.peaks,
+            frame.boxes,
+            scale,
         )
         original = render.resize_rgb(render.grey_to_rgb(grey), size)
         spacer = np.full((render.PANEL_GAP_PX, size[0], 3), 255, np.uint8)
@@ -104,7 +112,9 @@ def clip_panels(report: Report, long_side: int, even: bool) -> np.ndarray:
         heat = np.asarray(
             Image.fromarray(report.clip_heatmaps[index]).resize(size, Image.Resampling.BILINEAR)
         )
-        pair = render.side_by_side(render.grey_to_rgb(grey), render.overlay(grey, heat))
+        pair = render.side_by_side(
+            render.grey_to_rgb(grey), render.overlay(grey, _display(report, heat / 255.0))
+        )
         timeline = _timeline(pair.shape[1], index, clip.n_frames, report.key_frames)
         panels.append(np.concatenate([pair, timeline], axis=0))
     return np.stack(panels)
