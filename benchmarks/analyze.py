@@ -1,6 +1,6 @@
 """End-to-end speed and memory of ``stenoscope analyze`` on a 60-frame 512x512 clip, per stage.
 
-Run: ``python benchmarks/analyze.py [--threads 2] [--repeats 3]``; writes ``benchmarks/results/analyze.md``.
+Run: ``python benchmarks/analyze.py [--threads 2 1] [--repeats 3]``; writes ``benchmarks/results/analyze.md``.
 Targets (issue 6), on 2 CPU cores: up to report.json in at most 3 s; GIF, MP4 and HTML (with the whole-clip
 heat maps they show) in at most 5 s more; peak memory under 2 GB.
 
@@ -28,6 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "analyze.md"
 N_FRAMES, SIZE = 60, 512
 TO_JSON_STAGES = ("read", "load_model", "keyframes", "classify", "explain", "write_json")
 OUTPUT_STAGES = ("clip_heatmaps", "write_png", "write_mp4", "write_gif", "write_html")
+# (label, analyze options) per column; each is run once per thread count given on the command line
 CONFIGS = {"default": {}, "clip_stride=1": {"clip_stride": 1}}
 
 
@@ -92,22 +93,23 @@ def load_average() -> str:
     return path.read_text().split()[0] if path.is_file() else "unknown"
 
 
-def to_markdown(results: dict[str, dict], threads: int, repeats: int, load_before: str) -> str:
+def to_markdown(results: dict[str, dict], repeats: int, load_before: str) -> str:
     import torch
 
     names = list(results)
     lines = [
         "# analyze: a 60-frame 512x512 clip end to end",
         "",
-        f"Median seconds per stage of {repeats} runs after a warm-up, each configuration in its own process; "
-        f"`torch.set_num_threads({threads})`; model: {results[names[0]]['model']}; input: a synthetic run "
+        f"Median seconds per stage of {repeats} runs after a warm-up, each configuration in its own process "
+        f"with `torch.set_num_threads(N)`; model: {results[names[0]]['model']}; input: a synthetic run "
         "(seed 1) written as DICOM.",
         f"Machine: {cpu_name()}, torch {torch.__version__}, "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 1-minute load average {load_before} before the "
         "run (other jobs share the 2 cores; a load above 2 slows every number here).",
         "Columns: `analyze` with its default policy for the whole-clip heat maps (for clip.gif / clip.mp4: a "
         "budget of 16 frames of 512x512 model input, frames between blended), and with the model on every "
-        "frame (`clip_stride=1`).",
+        "frame (`clip_stride=1`), each with N torch threads. On a busy machine 2 threads can be far slower "
+        "than 1 (the two threads wait for each other while the other jobs hold the cores).",
         "",
         "| stage | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
@@ -137,23 +139,26 @@ def to_markdown(results: dict[str, dict], threads: int, repeats: int, load_befor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(json.loads(args.child), args.threads, args.repeats, args.workdir)))
+        print(json.dumps(child(json.loads(args.child), args.threads[0], args.repeats, args.workdir)))
         return
     import tempfile
 
     load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
+        columns = [
+            (f"{name}, {n} thread(s)", options, n) for n in args.threads for name, options in CONFIGS.items()
+        ]
         results = {
-            name: run_config(options, args.threads, args.repeats, Path(tmp) / f"config{index}")
-            for index, (name, options) in enumerate(CONFIGS.items())
+            label: run_config(options, threads, args.repeats, Path(tmp) / f"config{index}")
+            for index, (label, options, threads) in enumerate(columns)
         }
-    text = to_markdown(results, args.threads, args.repeats, load_before)
+    text = to_markdown(results, args.repeats, load_before)
     write_text_atomic(RESULTS, text)
     print(text)
 
