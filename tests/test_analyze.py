@@ -134,6 +134,7 @@ def test_workers_run_clips_in_parallel_processes(cli, synthetic_mp4, model_file,
         (("--keyframes", "bogus"), "--keyframes must be one of"),
         (("--workers", "0"), "--workers must be at least 1"),
         (("--count", "0"), "--count must be at least 1"),
+        (("--threads", "0"), "--threads must be at least 1"),
     ],
 )
 def test_usage_errors_exit_2(cli, synthetic_mp4, model_file, tmp_path, args, message):

@@ -34,6 +34,10 @@ def analyze(
     count: Annotated[int, typer.Option("--count", help="Key frames that vote (5 in the paper).")] = 5,
     json: Annotated[bool, typer.Option("--json", help="Print each report.json as one JSON line.")] = False,
     workers: Annotated[int, typer.Option("--workers", help="Clips analysed in parallel processes.")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Torch threads per process (1 is faster on a busy shared machine)."),
+    ] = None,
     videos: Annotated[
         bool,
         typer.Option("--videos/--no-videos", help="Write clip.gif and clip.mp4 (heat maps of every frame)."),
@@ -76,6 +80,7 @@ def analyze(
         out,
         model=model,
         workers=workers,
+        threads=threads,
         on_result=show,
         keyframes=keyframes,
         count=count,

@@ -183,6 +183,7 @@ def analyze_batch(
     out_dir: str | Path,
     model: nn.Module | str | Path | None = None,
     workers: int = 1,
+    threads: int | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
     **options: Any,
 ) -> list[BatchResult]:
@@ -193,6 +194,8 @@ def analyze_batch(
         out_dir: where the report folders and summary.csv go.
         model: as for :func:`stenoscope.analyze`; loaded once (once per worker process).
         workers: parallel processes; each gets an equal share of the CPU threads.
+        threads: torch threads per process instead (1 is much faster than 2 on a machine whose cores other
+            jobs keep busy; see benchmarks/results/analyze.md).
         on_result: called with each result in input order as soon as it (and those before it) finished.
         **options: passed to :func:`stenoscope.analyze` (``keyframes``, ``count``...).
 
@@ -201,6 +204,8 @@ def analyze_batch(
     """
     if workers < 1:
         raise StenoscopeError(f"--workers must be at least 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise StenoscopeError(f"--threads must be at least 1, got {threads}")
     items = discover(inputs)
     if not items:
         raise StenoscopeError("no clips found in: " + ", ".join(str(path) for path in inputs))
@@ -209,6 +214,10 @@ def analyze_batch(
     if workers == 1 or len(items) == 1:
         from stenoscope.report.pipeline import resolve_model
 
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         loaded = resolve_model(model)
         for item in items:
             results.append(_run_one(item, out_dir, options, loaded))
@@ -218,7 +227,7 @@ def analyze_batch(
         from stenoscope.report.pipeline import resolve_model
 
         resolve_model(model)  # fail once, here, with the model's own message, not once per worker
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
         context = get_context("spawn")  # fresh interpreters: forking a process that runs torch can deadlock
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(model, threads)
