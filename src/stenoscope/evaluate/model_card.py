@@ -248,6 +248,8 @@ def render_model_card(results_dir: str | Path) -> str:
         "their long side is "
         f"{metadata['train_long_side']} px before the model (ARCADE's 512 px frames halved), whatever "
         "their size; peaks and boxes are mapped back to the input's pixels.",
+        f"Reports mark heat-map peaks scoring >= {metadata['peak_threshold']:g} (the "
+        f"{metadata['peak_threshold_rule']}).",
         "",
         _frame_calls_table(model.get("frame_calls", {})),
         "",

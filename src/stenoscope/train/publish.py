@@ -35,6 +35,11 @@ from stenoscope.errors import InputError, StenoscopeError
 # no lesion-free frames, no threshold can be set for a known specificity; this one at least ties the
 # decision to the model's own scale instead of an arbitrary 0.5 that a soft heat-map peak may never reach.
 THRESHOLD_QUANTILE = 0.10
+# Heat-map peaks shown in reports: the lowest peak score at which the training frames have at most this many
+# false-positive peaks per frame (the FROC operating point the model card reports sensitivity at), measured
+# on every PEAK_FRAME_STEP-th training frame (peak finding on all of them costs minutes on a CPU).
+PEAK_FP_PER_FRAME = 1.0
+PEAK_FRAME_STEP = 5
 TRAINING_RESULTS = "training.json"
 MODEL_RESULTS = "model.json"
 TIMING_RESULTS = "training_time.json"
@@ -102,6 +107,43 @@ def _frame_calls(
     called = float(np.mean(probabilities >= threshold))
     quartiles = [float(q) for q in np.quantile(probabilities, [0.25, 0.5, 0.75])]
     return threshold, {"frames": len(frames), "called_stenosis": called, "probability_quartiles": quartiles}
+
+
+def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
+    """The heat-map peak score of the ``PEAK_FP_PER_FRAME`` operating point on ``frames``."""
+    import torch
+
+    from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD
+    from stenoscope.evaluate.metrics import HIT_MARGIN
+    from stenoscope.explain import find_peaks
+    from stenoscope.train.recipes import inference_pipeline
+
+    pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
+    scored: list[tuple[float, bool]] = []  # (peak score, hits a lesion box)
+    with torch.no_grad():
+        for sample in frames:
+            prepared = pipeline(sample.image, sample.boxes, np.random.default_rng(0))
+            margin = HIT_MARGIN * prepared.image.shape[1] / sample.image.shape[1]  # 8 px of the frame
+            x = model.preprocess.normalise(torch.from_numpy(prepared.image))
+            lesion = model.lesion_map(x)[0].numpy()
+            boxes = prepared.boxes
+            for peak in find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS):
+                inside = (
+                    (peak.x >= boxes[:, 0] - margin)
+                    & (peak.x <= boxes[:, 0] + boxes[:, 2] + margin)
+                    & (peak.y >= boxes[:, 1] - margin)
+                    & (peak.y <= boxes[:, 1] + boxes[:, 3] + margin)
+                )
+                scored.append((float(peak.score), bool(inside.any())))
+    scored.sort(key=lambda item: -item[0])
+    allowed = PEAK_FP_PER_FRAME * len(frames)
+    false_positives, threshold = 0, PEAK_THRESHOLD
+    for score, hit in scored:
+        false_positives += not hit
+        if false_positives > allowed:
+            break
+        threshold = score
+    return round(threshold, 4)
 
 
 def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
@@ -183,6 +225,11 @@ def publish_run(
         "training_distribution": training_distribution(sources),
         "threshold": threshold,
         "threshold_rule": f"{THRESHOLD_QUANTILE:g} quantile of the training frames' frame probabilities",
+        "peak_threshold": _peak_threshold(
+            model, train_frames.subset(range(0, len(train_frames), PEAK_FRAME_STEP)), training
+        ),
+        "peak_threshold_rule": f"heat-map peak score at {PEAK_FP_PER_FRAME:g} false positive(s) per frame "
+        f"on every {PEAK_FRAME_STEP}th training frame",
         "label": card["label"],
         "data": card["data"] | {"frames": len(sources), "holdout": config.get("holdout")},
         "intended_use": card["intended_use"],
