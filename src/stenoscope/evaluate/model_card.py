@@ -356,7 +356,8 @@ def _comparison_section(results_dir: Path, training: dict[str, Any]) -> list[str
         "## Ablations (one held-out split)",
         "",
         "Same data, split, crops and training stages as the shipped model, one setting changed; evaluated "
-        "on the same held-out frames (95% CIs as above).",
+        "on the same held-out frames (95% CIs as above). One seed and one split each: differences inside "
+        "the CIs are not evidence either way.",
         "",
         "| model | region AUC | heat map: pointing game | heat map: sensitivity at 1 FP | "
         "Grad-CAM: pointing game | Grad-CAM: sensitivity at 1 FP |",
