@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the shipped ARCADE model, its evaluations and MODEL_CARD.md from ../shared/data (read-only).
-# About 1.5 h on 2 CPU cores: training (runs/arcade, git-ignored), publishing into the package's weights
-# folder with its sha256 manifest, the external test on the Danilov frames, the speed benchmark, the card.
+# About 2-3 h on 2 CPU cores: training (runs/, git-ignored), publishing into the package's weights folder
+# with its sha256 manifest, the external test on the Danilov frames, the speed benchmark, the two
+# comparison runs (no attention, paper recipe) and the card.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DANILOV=../shared/data/cine-danilov
@@ -16,4 +17,10 @@ stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/dani
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null
 python benchmarks/shipped_model.py --threads 2
+# the comparisons the card shows beside the shipped model (same held-out split)
+stenoscope train configs/arcade-no-attention.yaml --epochs 5 --json > runs/arcade-no-attention.log 2>&1
+stenoscope train configs/arcade-no-attention.yaml --resume --json >> runs/arcade-no-attention.log 2>&1
+cp runs/arcade-no-attention/results.json results/arcade/ablation_attention.json
+stenoscope train configs/arcade-paper-recipe.yaml --json > runs/arcade-paper-recipe.log 2>&1
+cp runs/arcade-paper-recipe/results.json results/arcade/ablation_recipe.json
 stenoscope model-card results/arcade --out MODEL_CARD.md

@@ -148,6 +148,34 @@ def _training_section(training: dict[str, Any], model: dict[str, Any], timing: d
     return "\n".join(lines)
 
 
+# Issue 5's goal for held-out ARCADE frames, stated beside the measurement so the card says whether it is met.
+GOAL = {"pointing_game": 0.9, "sensitivity_at_1_fp": 0.85}
+
+
+def _verdict(localisation: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """One sentence per metric: the shipped heat map against the reference and the goal, judged by its CI."""
+    heat = localisation.get("heatmap") or {}
+    sentences = []
+    names = {"pointing_game": "pointing game", "sensitivity_at_1_fp": "sensitivity at 1 FP/frame"}
+    for key, name in names.items():
+        value, interval = heat.get(key), heat.get(f"{key}_ci95")
+        if value is None or not interval:
+            continue
+        reference = baseline[key]
+        if interval[1] < reference:
+            relation = "below"
+        elif interval[0] > reference:
+            relation = "above"
+        else:
+            relation = "not distinguishable from"
+        met = "meets" if interval[0] >= GOAL[key] else "does not meet"
+        sentences.append(
+            f"Heat-map {name} {value:.3f} (95% CI {interval[0]:.3f}-{interval[1]:.3f}) is {relation} the "
+            f"reference's {reference:.3f} and {met} the goal of {GOAL[key]:g}."
+        )
+    return " ".join(sentences)
+
+
 def _frame_calls_table(calls: dict[str, Any]) -> str:
     lines = [
         "| frames (all hold a lesion) | n | called stenosis | frame probability quartiles |",
@@ -272,6 +300,7 @@ def render_model_card(results_dir: str | Path) -> str:
         ]
         if baseline:
             out += [f"Reference: {baseline['source']}", ""]
+            out += [_verdict(fold.get("localisation") or {}, baseline), ""]
         out += [
             "Region-level classification (the classification head on held-out crops cut as in training; "
             "threshold 0.5):",
