@@ -75,7 +75,10 @@ def train(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{settings.folds}-fold cross-validation ({settings.out})")
+    scheme = f"{settings.folds}-fold cross-validation"
+    if settings.holdout:
+        scheme = f"held-out split {settings.holdout!r}"
+    table = Table(title=f"{scheme} ({settings.out})")
     table.add_column("metric")
     table.add_column("mean ± SD")
     for key, value in result.summary.items():

@@ -345,7 +345,7 @@ def cross_validate(config: TrainConfig, resume: bool = False, show_progress: boo
     roc_curve_png(
         [(f"fold {fold}", dataset.labels, probabilities) for fold, dataset, probabilities in rows],
         out / "roc.png",
-        title=f"{config.folds}-fold cross-validation",
+        title=f"held-out {config.holdout!r}" if config.holdout else f"{config.folds}-fold cross-validation",
     )
     write_text_atomic(out / "predictions.csv", _predictions_csv(rows))
     ensemble = Ensemble(models)
