@@ -89,7 +89,7 @@ class BaseCAM:
         finally:
             self._activations.clear()
         combined = _scale_per_image(torch.stack(maps).mean(dim=0)) if len(maps) > 1 else maps[0]
-        return combined.numpy().astype(np.float32)
+        return combined.detach().cpu().numpy().astype(np.float32)
 
     def _layer_map(
         self, activation: torch.Tensor, gradient: torch.Tensor | None, size: torch.Size
