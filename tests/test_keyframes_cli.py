@@ -86,6 +86,15 @@ def test_evaluate_keyframes_summarises_distances(cli, synthetic_clips, tmp_path)
     assert plot.read_bytes().startswith(PNG_MAGIC)
 
 
+def test_evaluate_keyframes_writes_a_histogram_by_default(cli, synthetic_clips, tmp_path, monkeypatch):
+    folder, _ = synthetic_clips
+    monkeypatch.chdir(tmp_path)
+    result = cli("evaluate-keyframes", folder / "reference.csv")
+    assert result.code == 0, result.err
+    assert (tmp_path / "reference_distances.png").read_bytes().startswith(PNG_MAGIC)
+    assert "reference_distances.png" in result.err
+
+
 def test_evaluate_keyframes_both_methods_in_text(cli, synthetic_clips, tmp_path):
     folder, _ = synthetic_clips
     plot = tmp_path / "both.png"

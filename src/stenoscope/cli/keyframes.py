@@ -59,17 +59,20 @@ def evaluate_keyframes(
     method: Annotated[str, typer.Option("--method", help="default, paper or both.")] = "default",
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a summary.")] = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write a histogram PNG of the frame distances here.")
+        Path | None,
+        typer.Option(
+            "--plot", help="Histogram PNG of the frame distances (default: <REFERENCE>_distances.png here)."
+        ),
     ] = None,
 ) -> None:
     """Compare detected key frames with reference key frames: mean distance, SD, SE, share within k frames."""
     from stenoscope.keyframes.evaluate import WITHIN_FRAMES, evaluate_key_frames
+    from stenoscope.keyframes.plot import plot_distance_histogram
 
     evaluation = evaluate_key_frames(reference, methods=_methods(method))
-    if plot is not None:
-        from stenoscope.keyframes.plot import plot_distance_histogram
-
-        plot_distance_histogram(evaluation, plot)
+    plot = plot or Path(f"{reference.stem}_distances.png")
+    plot_distance_histogram(evaluation, plot)
+    typer.echo(f"distance histogram: {plot}", err=True)
     if json:
         echo_json(evaluation.to_json())
         return
