@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _machine import cpu_name
 from stenoscope._fs import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results" / "analyze.md"
@@ -77,15 +77,6 @@ def run_config(options: dict, threads: int, repeats: int, workdir: Path) -> dict
     command += ["--repeats", str(repeats), "--workdir", str(workdir)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> str:

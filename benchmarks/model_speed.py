@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from _machine import cpu_name, seconds
 from stenoscope._fs import write_text_atomic
 from stenoscope.errors import ModelError
 from stenoscope.explain import GradCAM
@@ -33,17 +30,6 @@ CONFIGS: list[tuple[str, dict]] = [
     ("default", {"heatmap_head": True, "attention_stages": []}),
     ("paper", {}),
 ]
-
-
-def seconds(task: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median and best wall time of ``task`` over ``repeats`` runs after one warm-up run."""
-    task()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        task()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
 
 
 def measure(name: str, kwargs: dict, repeats: int) -> dict[str, object] | None:
@@ -66,16 +52,6 @@ def measure(name: str, kwargs: dict, repeats: int) -> dict[str, object] | None:
         row["forward + Grad-CAM"] = seconds(lambda: cam(frame), repeats)
         row[f"{KEY_FRAMES} frames: forward + Grad-CAM"] = seconds(lambda: cam(frames), max(1, repeats // 2))
     return row
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo on Linux, else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def to_markdown(rows: list[dict[str, object]], threads: int, repeats: int, load: tuple[float, float]) -> str:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from _machine import cpu_name, seconds
 from stenoscope._fs import write_text_atomic
 from stenoscope.explain import GradCAM
 from stenoscope.models import load_model
@@ -31,26 +29,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "shipped_model.md"
 CARD_RESULTS = ROOT / "results" / "arcade" / "speed.json"
 FRAME_SIZE = 512
 KEY_FRAMES = 5
-
-
-def seconds(task: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median and best wall time of ``task`` over ``repeats`` runs after one warm-up run."""
-    task()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        task()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def a_frame() -> np.ndarray:
