@@ -6,11 +6,17 @@ Coordinates are pixels of the heat map's grid, which for maps from :class:`GradC
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+
+def _score(value: float) -> float | None:
+    """A JSON-safe score rounded to 4 digits (``None`` for NaN/inf)."""
+    return round(float(value), 4) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Peak:
     score: float
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"x": self.x, "y": self.y, "score": _score(self.score)}
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Box:
     score: float
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "score": _score(self.score)}
 
 
 def _as_map(heatmap: Any) -> np.ndarray:

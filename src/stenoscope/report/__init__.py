@@ -18,11 +18,9 @@ from stenoscope.report.batch import BatchItem, BatchResult, analyze_batch, disco
 from stenoscope.report.pipeline import analyze
 from stenoscope.report.results import (
     SCHEMA,
-    BoxResult,
     ClipDecision,
     FrameResult,
     ModelInfo,
-    PeakResult,
     Report,
 )
 
@@ -30,11 +28,9 @@ __all__ = [
     "SCHEMA",
     "BatchItem",
     "BatchResult",
-    "BoxResult",
     "ClipDecision",
     "FrameResult",
     "ModelInfo",
-    "PeakResult",
     "Report",
     "analyze",
     "analyze_batch",

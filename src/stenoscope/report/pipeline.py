@@ -29,13 +29,12 @@ import numpy as np
 
 from stenoscope.clip import Clip
 from stenoscope.errors import ModelError, StenoscopeError
+from stenoscope.explain.peaks import Box, Peak
 from stenoscope.report.ood import distribution_warnings
 from stenoscope.report.results import (
-    BoxResult,
     ClipDecision,
     FrameResult,
     ModelInfo,
-    PeakResult,
     Report,
 )
 
@@ -178,18 +177,11 @@ def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> n
     return maps.detach().clamp(0.0, 1.0).numpy().astype(np.float32, copy=False)
 
 
-def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[PeakResult], list[BoxResult]]:
+def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[Peak], list[Box]]:
     from stenoscope.explain import find_peaks, heatmap_boxes
 
-    peaks = [
-        PeakResult(float(p.x), float(p.y), float(p.score)) for p in find_peaks(heatmap, threshold, MAX_PEAKS)
-    ]
     level = max(threshold, BOX_LEVEL * float(heatmap.max()))
-    boxes = [
-        BoxResult(float(b.x), float(b.y), float(b.w), float(b.h), float(b.score))
-        for b in heatmap_boxes(heatmap, level)[:MAX_PEAKS]
-    ]
-    return peaks, boxes
+    return find_peaks(heatmap, threshold, MAX_PEAKS), heatmap_boxes(heatmap, level)[:MAX_PEAKS]
 
 
 def gradcam_maps(model: nn.Module, x: torch.Tensor) -> np.ndarray:

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from stenoscope.report.results import BoxResult, PeakResult
+from stenoscope.explain.peaks import Box, Peak
 
 # Heat below this share of the map's range is not tinted, so the angiogram stays readable around lesions.
 OVERLAY_FLOOR = 0.15
@@ -58,8 +58,8 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = PANEL_GAP_PX) -
 
 def draw_marks(
     rgb: np.ndarray,
-    peaks: Sequence[PeakResult],
-    boxes: Sequence[BoxResult],
+    peaks: Sequence[Peak],
+    boxes: Sequence[Box],
     scale: float = 1.0,
 ) -> np.ndarray:
     """Draw boxes and numbered peak circles (coordinates in input pixels times ``scale``) on an RGB image."""

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stenoscope.explain.peaks import Box, Peak
+
 if TYPE_CHECKING:  # pragma: no cover
     from stenoscope.clip import Clip
 
@@ -27,38 +29,6 @@ def _num(value: float, digits: int = 4) -> float | None:
 
 
 @dataclass(frozen=True)
-class PeakResult:
-    """A local maximum of a heat map: a likely lesion centre."""
-
-    x: float
-    y: float
-    score: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"x": _num(self.x, 1), "y": _num(self.y, 1), "score": _num(self.score)}
-
-
-@dataclass(frozen=True)
-class BoxResult:
-    """The bounding box of one connected hot region of a heat map."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    score: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "x": _num(self.x, 1),
-            "y": _num(self.y, 1),
-            "w": _num(self.w, 1),
-            "h": _num(self.h, 1),
-            "score": _num(self.score),
-        }
-
-
-@dataclass(frozen=True)
 class FrameResult:
     """What the model says about one analysed (key) frame.
 
@@ -69,10 +39,10 @@ class FrameResult:
     index: int
     probability: float
     vote: bool
-    peaks: list[PeakResult]
-    boxes: list[BoxResult]
-    gradcam_peaks: list[PeakResult]
-    gradcam_boxes: list[BoxResult]
+    peaks: list[Peak]
+    boxes: list[Box]
+    gradcam_peaks: list[Peak]
+    gradcam_boxes: list[Box]
     heatmap: np.ndarray = field(repr=False, compare=False)  # primary map on the input grid, float32 [0, 1]
 
     def to_json(self) -> dict[str, Any]:
