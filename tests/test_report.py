@@ -119,6 +119,40 @@ def test_gradcam_is_the_primary_map_without_a_heatmap_head(tmp_path):
     assert frame.heatmap.max() == pytest.approx(1.0, abs=1e-3)
 
 
+def test_a_paper_recipe_model_gets_its_mean_image_and_centre_crop_as_in_evaluate(tmp_path):
+    """analyze feeds a paper-recipe checkpoint exactly what evaluate's pipeline does, and its maps come back
+    on the whole input grid (zero in the border the crop removed)."""
+    import torch
+
+    from stenoscope.models import load_model
+    from stenoscope.report import analyze
+    from stenoscope.train import get_recipe, inference_pipeline
+    from stenoscope.train.recipes import encode_image
+
+    mean_image = np.linspace(0.2, 0.6, 128 * 128, dtype=np.float32).reshape(128, 128)
+    training = {
+        "recipe": get_recipe("paper").to_json(),
+        "kind": "frame",
+        "input_size": 128,
+        "mean_image": encode_image(mean_image),
+    }
+    model = load_model(tiny_model_file(tmp_path, heatmap_head=False, training=training))
+    seen: list[torch.Tensor] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    clip = vessel_clip(n_frames=6, height=128, width=128)
+    result = analyze(clip, model=model, clip_heatmaps=False)
+
+    assert result.heatmaps["model_input"] == [128, 128]
+    assert seen[0].shape[-2:] == (125, 125)  # 500 of 512, scaled to 128
+    key = clip.as_float()[result.key_frames[0]]
+    expected = inference_pipeline(training, model.preprocess.mean, "frame")(key).image
+    expected = model.preprocess.normalise(torch.from_numpy(expected)[None, None])
+    torch.testing.assert_close(seen[0][:1], expected, atol=2e-3, rtol=0)
+    heatmap = result.frames[0].heatmap
+    assert heatmap.shape == (128, 128) and heatmap.max() > 0
+    assert heatmap[:, 0].max() == 0 and heatmap[0, :].max() == 0  # the cropped-off border has no evidence
+
+
 def test_model_is_identified_by_the_sha256_of_its_file(report, model_file):
     assert report.model.sha256 == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert report.model.name == "default"

@@ -123,11 +123,17 @@ class SubtractImage(Transform):
     def __repr__(self) -> str:
         return f"SubtractImage(shape={self.reference.shape})"
 
+    def reference_at(self, shape: tuple[int, int]) -> np.ndarray:
+        """The reference resized to ``shape`` (any aspect ratio)."""
+        if self.reference.shape == tuple(shape):
+            return self.reference
+        from skimage.transform import resize
+
+        resized = resize(self.reference, shape, order=1, anti_aliasing=True, preserve_range=True)
+        return resized.astype(np.float32)
+
     def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
-        reference = self.reference
-        if reference.shape != image.shape:
-            reference = Resize(image.shape[0]).apply(reference, boxes[:0], {})[0]
-        return image - reference, boxes
+        return image - self.reference_at(image.shape), boxes
 
 
 class IntensityShift(Transform):
@@ -180,10 +186,13 @@ class CenterCrop(Transform):
         self.size = int(size)
         self.reference = int(reference)
 
+    def window(self, shape: tuple[int, int]) -> tuple[int, int, int]:
+        """``(x, y, side)`` of the crop in an image of ``shape`` (also used to put maps back in place)."""
+        side = _scaled(self.size, shape, self.reference)
+        return (shape[1] - side) // 2, (shape[0] - side) // 2, side
+
     def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
-        side = _scaled(self.size, image.shape, self.reference)
-        x, y = (image.shape[1] - side) // 2, (image.shape[0] - side) // 2
-        return crop(image, boxes, x, y, side)
+        return crop(image, boxes, *self.window(image.shape))
 
 
 def crop(image: np.ndarray, boxes: np.ndarray, x: int, y: int, side: int) -> tuple[np.ndarray, np.ndarray]:

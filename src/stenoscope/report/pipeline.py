@@ -143,6 +143,61 @@ def resolve_model(model: ModelSpec) -> LoadedModel:
     return LoadedModel(loaded.eval(), info)
 
 
+@dataclass(frozen=True)
+class TrainedSteps:
+    """What a checkpoint's recipe does to a frame after resizing it, so ``analyze`` feeds the model what it
+    was trained on, as ``evaluate`` does through ``recipes.inference_pipeline``: the paper recipe subtracts
+    the training mean image and takes the centre crop; the default recipe does neither.
+
+    Attributes:
+        size: the square size the training frames were resized to (the mean image's grid), if recorded.
+        mean_image: the training mean image, minus the model's scalar ``Preprocess.mean`` (which
+            ``normalise`` subtracts again), so the input is ``(frame - mean_image) / std`` as in training.
+        center_crop: take the paper's centre crop (500 of 512) of the resized frame.
+    """
+
+    size: int | None = None
+    mean_image: np.ndarray | None = None
+    center_crop: bool = False
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any], preprocess_mean: float) -> TrainedSteps:
+        training = metadata.get("training")
+        if not isinstance(training, Mapping) or training.get("kind", "frame") != "frame":
+            return cls()  # untrained by stenoscope, or trained on crops: whole frames go in resized only
+        from stenoscope.train.recipes import decode_image
+
+        mean = training.get("mean_image")
+        size = training.get("input_size")
+        return cls(
+            size=int(size) if size else None,
+            mean_image=None if not mean else decode_image(mean) - preprocess_mean,
+            center_crop=bool((training.get("recipe") or {}).get("center_crop")),
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.mean_image is not None or self.center_crop
+
+    def crop_window(self, size: tuple[int, int]) -> tuple[int, int, int] | None:
+        """``(x, y, side)`` of the centre crop in a frame of ``size``, or ``None`` without one."""
+        if not self.center_crop:
+            return None
+        from stenoscope.data.transforms import CenterCrop
+
+        return CenterCrop().window(size)
+
+    def restore(self, maps: torch.Tensor | np.ndarray, size: tuple[int, int]) -> torch.Tensor | np.ndarray:
+        """Maps of the cropped input ``(B, side, side)`` put back on the ``size`` grid (zero outside)."""
+        window = self.crop_window(size)
+        if window is None:
+            return maps
+        x, y, side = window
+        restored = np.zeros((len(maps), *size), dtype=np.float32)
+        restored[:, y : y + side, x : x + side] = np.asarray(maps, dtype=np.float32)
+        return restored
+
+
 def working_size(height: int, width: int, model: nn.Module, long_side: int | None) -> tuple[int, int]:
     """``(H, W)`` the model sees for a frame of ``height`` x ``width`` (see the module's resizing policy)."""
     fixed = getattr(model.preprocess, "input_size", None)
@@ -154,8 +209,11 @@ def working_size(height: int, width: int, model: nn.Module, long_side: int | Non
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def to_model_input(frames: np.ndarray, model: nn.Module, size: tuple[int, int]) -> torch.Tensor:
-    """Float frames ``(B, H, W)`` in [0, 1] -> the model's normalised input at ``size``."""
+def to_model_input(
+    frames: np.ndarray, model: nn.Module, size: tuple[int, int], steps: TrainedSteps | None = None
+) -> torch.Tensor:
+    """Float frames ``(B, H, W)`` in [0, 1] -> the model's normalised input: resized to ``size``, then
+    the recipe's ``steps`` (mean image, centre crop) when given."""
     import torch
     import torch.nn.functional as F
 
@@ -163,6 +221,14 @@ def to_model_input(frames: np.ndarray, model: nn.Module, size: tuple[int, int]) 
     if tuple(tensor.shape[-2:]) != size:
         shrinking = size[0] < tensor.shape[-2]
         tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    if steps is not None and steps.mean_image is not None:
+        from stenoscope.data.transforms import SubtractImage
+
+        tensor = tensor - torch.from_numpy(SubtractImage(steps.mean_image).reference_at(size))
+    window = None if steps is None else steps.crop_window(size)
+    if window is not None:
+        x, y, side = window
+        tensor = tensor[..., y : y + side, x : x + side]
     return model.preprocess.normalise(tensor)
 
 
@@ -288,16 +354,20 @@ def analyze(
             key_frame, key_frames = found.key_frame, list(found.key_frames)
             scores, method = [float(s) for s in found.scores], found.method
 
-    size = working_size(clip.height, clip.width, model, target_side)
+    steps = TrainedSteps.from_metadata(metadata, float(model.preprocess.mean))
+    if steps.active and steps.size:  # the mean image and crop are defined on the square training grid
+        size = (steps.size, steps.size)
+    else:
+        size = working_size(clip.height, clip.width, model, target_side)
     with watch.stage("classify"):
-        x = to_model_input(clip.with_frames(clip.frames[key_frames]).as_float(), model, size)
+        x = to_model_input(clip.with_frames(clip.frames[key_frames]).as_float(), model, size, steps)
         with torch.no_grad():
             probabilities = [float(p) for p in model.frame_probability(x)]
     has_head = bool(getattr(model, "has_heatmap_head", False))
     head_threshold = float(metadata.get("peak_threshold", HEAD_PEAK_THRESHOLD))
     with watch.stage("explain"):
-        cams_work = gradcam_maps(model, x)
-        primary_work = primary_maps(model, x) if has_head else cams_work  # on the model's input grid
+        cams_work = steps.restore(gradcam_maps(model, x), size)
+        primary_work = steps.restore(primary_maps(model, x), size) if has_head else cams_work  # at `size`
         cams = to_input_grid(cams_work, clip.height, clip.width)
         heads = to_input_grid(primary_work, clip.height, clip.width) if has_head else None
         frames = []
@@ -328,7 +398,7 @@ def analyze(
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
             known = dict(zip(key_frames, to_input_grid(primary_work, *size), strict=True))
-            every_frame = _clip_heatmaps(clip, model, size, clip_stride, known)
+            every_frame = _clip_heatmaps(clip, model, size, clip_stride, known, steps)
 
     display_max = 1.0
     if has_head:
@@ -373,7 +443,12 @@ def _clip_policy(clip_heatmaps: bool, stride: int) -> str:
 
 
 def _clip_heatmaps(
-    clip: Clip, model: nn.Module, size: tuple[int, int], stride: int, known: dict[int, np.ndarray]
+    clip: Clip,
+    model: nn.Module,
+    size: tuple[int, int],
+    stride: int,
+    known: dict[int, np.ndarray],
+    steps: TrainedSteps,
 ) -> np.ndarray:
     """Primary heat maps of every frame, ``(T, h, w)`` uint8 at the model's working size.
 
@@ -390,8 +465,8 @@ def _clip_heatmaps(
     for start in range(0, len(missing), BATCH_FRAMES):
         positions = missing[start : start + BATCH_FRAMES]
         indices = [computed[position] for position in positions]
-        x = to_model_input(clip.with_frames(clip.frames[indices]).as_float(), model, size)
-        heat[positions] = to_input_grid(primary_maps(model, x), *size)
+        x = to_model_input(clip.with_frames(clip.frames[indices]).as_float(), model, size, steps)
+        heat[positions] = to_input_grid(steps.restore(primary_maps(model, x), size), *size)
     maps = np.empty((clip.n_frames, *size), dtype=np.uint8)
     for index in range(clip.n_frames):
         after = int(np.searchsorted(computed, index))
