@@ -411,3 +411,23 @@ def test_ensemble_rejects_empty_or_mixed_members():
         Ensemble([first, second])
     with pytest.raises(ModelError, match="heat-map head"):
         Ensemble([first]).forward_heatmap(torch.randn(1, 1, 32, 32))
+
+
+def test_paper_model_starts_from_user_supplied_imagenet_weights(tmp_path):
+    """The Inception blocks take a torchvision state-dict file as given (nothing is downloaded); a file of
+    another architecture is refused with a one-line ModelError."""
+    try:
+        from torchvision.models import inception_v3
+    except (ImportError, RuntimeError) as error:
+        pytest.skip(f"torchvision does not import here: {error}")
+    torch.manual_seed(1)
+    reference = inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict()
+    torch.save(reference, tmp_path / "inception.pth")
+    model = create_model("paper", imagenet_weights=tmp_path / "inception.pth")
+    loaded = model.backbone.state_dict()
+    torch.testing.assert_close(
+        loaded["Mixed_7c.branch_pool.conv.weight"], reference["Mixed_7c.branch_pool.conv.weight"]
+    )
+    torch.save(tiny_default().state_dict(), tmp_path / "other.pth")
+    with pytest.raises(ModelError, match="not an Inception-v3 state dict"):
+        create_model("paper", imagenet_weights=tmp_path / "other.pth")

@@ -267,3 +267,41 @@ def test_paper_recipe_on_the_paper_layout_stores_the_mean_image(tmp_path):
     mean_image = decode_image(training["mean_image"])
     assert mean_image.shape == (64, 64)
     assert abs(float(mean_image.mean()) - 127 / 255) < 0.02  # uniform noise frames average to mid-grey
+
+
+def test_the_paper_model_trains_with_the_paper_recipe_and_analyzes_a_clip(tmp_path):
+    """Inception-v3 + attention end to end: paper layout, paper recipe (mean image, crops), CV, analyze.
+    Runs only where torchvision imports (``pip install stenoscope[paper]``)."""
+    from stenoscope.errors import ModelError
+    from stenoscope.models import create_model
+    from stenoscope.report import analyze
+
+    try:
+        create_model("paper")
+    except ModelError as error:
+        pytest.skip(f"the paper model cannot be built here: {error}")
+    rng = np.random.default_rng(0)
+    for folder, count in (("N", 2), ("A", 2)):
+        (tmp_path / "clips" / folder).mkdir(parents=True)
+        for index in range(count):
+            frames = rng.integers(0, 255, size=(8, 96, 96), dtype=np.uint8)
+            np.save(tmp_path / "clips" / folder / f"clip{index}.npy", frames)
+    config = config_from_dict(
+        {
+            "out": str(tmp_path / "run"),
+            "recipe": "paper",
+            "folds": 2,
+            "epochs": 1,
+            "bootstrap": 20,
+            "device": "cpu",
+            "model": {"name": "paper"},
+            "data": {"path": str(tmp_path / "clips"), "format": "paper", "input_size": 96},
+        }
+    )
+    result = cross_validate(config, show_progress=False)
+    assert len(result.folds) == 2 and 0.0 <= result.summary["auc"]["mean"] <= 1.0
+    report = analyze(
+        tmp_path / "clips" / "A" / "clip0.npy", model=tmp_path / "run" / "fold_1" / "model.safetensors"
+    )
+    assert report.heatmaps["source"] == "Grad-CAM" and report.heatmaps["model_input"] == [96, 96]
+    assert len(report.frames) == 5 and report.frames[0].heatmap.shape == (96, 96)

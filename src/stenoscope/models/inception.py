@@ -97,7 +97,7 @@ def paper(
     any size of at least 75x75."""
     try:
         from torchvision.models import inception_v3
-    except ImportError as error:
+    except (ImportError, RuntimeError) as error:  # RuntimeError: a torchvision built for another torch
         raise ModelError(
             f"the 'paper' model needs torchvision: pip install stenoscope[paper] ({error})"
         ) from error
