@@ -17,6 +17,7 @@ from stenoscope.explain import (
     GradCAM,
     GradCAMPlusPlus,
     Peak,
+    StenosisLogOddsTarget,
     find_peaks,
     heatmap_boxes,
 )
@@ -88,7 +89,7 @@ def test_cam_peak_falls_on_the_dark_spot():
 def test_grad_cam_plus_plus_differs_from_grad_cam():
     model = tiny_model()
     with torch.no_grad():  # channels that speak against stenosis: Grad-CAM subtracts them, Grad-CAM++ not
-        model.head.weight[1, ::3] *= -1
+        model.head.weight[:, ::3] *= -1
     x = torch.randn(2, 1, 64, 64)
     with GradCAM(model) as cam:
         plain = cam(x)
@@ -156,14 +157,37 @@ def test_cam_leaves_the_model_and_its_gradients_untouched():
 
 def test_targets_choose_the_class_to_explain():
     model = tiny_model()
+    with torch.no_grad():  # a 'normal' logit that is not just minus the stenosis one
+        model.head.weight[0].normal_(generator=torch.Generator().manual_seed(1))
     x = torch.randn(2, 1, 48, 48)
     with GradCAMPlusPlus(model) as cam:
-        stenosis = cam(x)
-        default = cam(x, targets=None)
+        default = cam(x)
+        log_odds = cam(x, targets=[StenosisLogOddsTarget()] * 2)
+        stenosis = cam(x, targets=[ClassifierOutputTarget()] * 2)
         normal = cam(x, targets=[ClassifierOutputTarget(0)] * 2)
-    np.testing.assert_array_equal(stenosis, default)
+    np.testing.assert_array_equal(default, log_odds)
     assert np.abs(stenosis - normal).max() > 0.05
+    assert np.abs(stenosis - log_odds).max() > 0.05
     assert repr(ClassifierOutputTarget(0)) == "ClassifierOutputTarget(category=0)"
+
+
+def test_gradcam_of_the_log_odds_is_the_positive_dense_decision_map():
+    """With a linear head on the target layer and average pooling, Grad-CAM of the default target is the
+    positive part of logit[1] - logit[0] at every cell (bias aside): its peak is the decision map's peak."""
+    model = tiny_model()
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        logit_map = model.forward_logit_map(model.forward_features(x))[0]
+    decision = (logit_map[1] - logit_map[0]).clamp_min(0)
+    expected = (decision / decision.max()).numpy()
+    with GradCAM(model) as cam:
+        maps = cam(x)
+    cell = 64 // decision.shape[-1]
+    centres = maps[0][cell // 2 :: cell, cell // 2 :: cell]
+    assert decision.max() > 0
+    assert np.unravel_index(centres.argmax(), centres.shape) == np.unravel_index(
+        expected.argmax(), expected.shape
+    )
 
 
 def test_explicit_target_layer_and_unknown_layer():

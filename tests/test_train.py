@@ -48,6 +48,38 @@ def test_focal_loss_rewards_the_right_peak():
     assert centernet_focal_loss(right, targets) < centernet_focal_loss(flat, targets)
 
 
+def test_dense_region_targets_mark_lesion_cells_background_and_the_ring_between():
+    from stenoscope.train.loop import dense_region_targets
+
+    boxes = [np.array([[40.0, 40.0, 20.0, 20.0]]), np.zeros((0, 4)), np.zeros((0, 4))]
+    cells = dense_region_targets(boxes, [1, 0, 1], (8, 8), (128, 128), dilate=16.0).numpy()
+    # frame 0: 16 px cells; centres at 8, 24, 40, 56, ...; the box spans 40-60 px
+    assert cells[0, 3, 3] == 1  # centre (56, 56) inside the box
+    assert cells[0, 2, 2] == 1  # centre (40, 40) on the box edge
+    assert cells[0, 1, 1] == -100  # centre (24, 24): within 16 px of the box, ignored
+    assert cells[0, 0, 0] == 0 and cells[0, 7, 7] == 0  # far away: background
+    assert (cells[1] == 0).all()  # a normal frame is background everywhere
+    assert (cells[2] == -100).all()  # stenotic without boxes: the lesion could be anywhere
+    tiny = dense_region_targets([np.array([[70.0, 70.0, 2.0, 2.0]])], [1], (8, 8), (128, 128), 16.0)
+    assert tiny[0, 4, 4] == 1  # a box smaller than a cell still marks the cell holding its centre
+
+
+def test_dense_region_loss_counts_only_the_hardest_background_cells():
+    from stenoscope.train.loop import dense_region_loss
+
+    targets = torch.zeros(1, 4, 4, dtype=torch.long)
+    targets[0, 0, 0] = 1
+    logits = torch.zeros(1, 2, 4, 4)
+    logits[0, 1] = -5.0  # confident "normal" everywhere: right on background, wrong on the lesion
+    easy = dense_region_loss(logits, targets, hard_negatives=2)
+    logits[0, 1, 3, 3] = 5.0  # one background cell now looks like a lesion
+    hard = dense_region_loss(logits, targets, hard_negatives=2)
+    # the false alarm (loss 5) is half of the background term (+1.25), not a 15th of it (+0.17)
+    assert hard > easy + 1.0
+    nothing = dense_region_loss(logits.requires_grad_(), torch.full_like(targets, -100), hard_negatives=2)
+    assert nothing == 0 and nothing.requires_grad  # a batch with no labelled cell still backpropagates
+
+
 def test_learning_rate_warms_up_then_decays():
     assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
     assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)

@@ -1,14 +1,17 @@
 """The default model learns on synthetic data: held-out region AUC, and where its peaks fall.
 
-One joint training run (3 minutes on one thread of a busy 2-core machine): the classification head on
-region crops of 160 synthetic 192 px frames (a crop holding a whole lesion vs a vessel crop far from any
-lesion), the lesion heat-map head on the whole frames (CenterNet focal loss). Held out: 40 frames of another
-seed.
+One joint training run (about 2 minutes on one thread): the classification head on region crops of 160
+synthetic 192 px frames (a crop holding a whole lesion vs a vessel crop far from any lesion) and, on the
+whole frames, the lesion heat-map head (CenterNet focal loss) and the classification head's dense map cell
+by cell (lesion cells vs the hardest background cells: ``heatmap.dense_weight``). Held out: 60 frames of
+another seed, each with a lesion.
 
-Measured on this run (seed 0, one thread): region AUC 0.92; the heat-map head's top peak lies on a lesion in
-0.90 of the held-out frames, Grad-CAM's in 0.225, where a uniformly random point scores 0.05 (a lesion box
-widened by 8 px). Grad-CAM of a crop classifier applied to whole frames localises weakly: it beats chance
-but does not find the lesion in most frames; the heat-map head does (as issue 4's ARCADE evidence says).
+Measured (one thread, 20 epochs): training seed 0 (this test): region AUC 0.92, heat-map head top peak on a
+lesion in 0.97 of the held-out frames, Grad-CAM (of the stenosis log-odds) in 0.55; seeds 1 and 2: Grad-CAM
+0.77 and 0.70, head 0.93 and 0.97. A uniformly random point scores 0.05 (a lesion box widened by 8 px).
+Before: crops only (10 epochs, seed 0, Grad-CAM of the stenosis logit), 0.225 of 40 frames; a lighter
+dense loss (weight 1, 10 epochs) gave 0.57, 0.32 and 0.25 for seeds 0-2. A crop classifier run over a
+whole frame fires on other vessel segments too, unless it is trained on whole frames' hardest cells.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def test_default_model_learns_synthetic_stenosis(tmp_path: Path):
     train_frames = synthetic_dataset(
         n=160, size=SIZE, seed=1, positive_fraction=0.75, stenosis_degrees=LESIONS
     )
-    test_frames = synthetic_dataset(n=40, size=SIZE, seed=2, positive_fraction=1.0, stenosis_degrees=LESIONS)
+    test_frames = synthetic_dataset(n=60, size=SIZE, seed=2, positive_fraction=1.0, stenosis_degrees=LESIONS)
     train, test = region_dataset(train_frames, regions), region_dataset(test_frames, regions)
 
     torch.manual_seed(0)
@@ -56,15 +59,16 @@ def test_default_model_learns_synthetic_stenosis(tmp_path: Path):
         heatmap_head=True,
         heatmap_chans=24,
     )
-    recipe = get_recipe("default", epochs=10, batch_size=32, lr=3e-3)
+    recipe = get_recipe("default", epochs=20, batch_size=32, lr=3e-3)
     options = FitOptions(
         recipe=recipe,
-        epochs=10,
+        epochs=20,
         seed=0,
         fold=0,
         device=torch.device("cpu"),
         checkpoint_dir=tmp_path,
         heatmap_batch_size=4,
+        dense_weight=3.0,
     )
     fit(
         model,
@@ -83,5 +87,5 @@ def test_default_model_learns_synthetic_stenosis(tmp_path: Path):
     heatmap_rate = pointing_game(peaks["heatmap"], boxes)
     gradcam_rate = pointing_game(peaks["gradcam"], boxes)
     assert chance < 0.1
-    assert heatmap_rate >= 0.6  # measured 0.90
-    assert gradcam_rate >= 3 * chance  # measured 0.225: above chance, not "most frames"
+    assert heatmap_rate >= 0.8  # measured 0.97
+    assert gradcam_rate > 0.5  # measured 0.55: the lesion in most frames

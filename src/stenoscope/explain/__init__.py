@@ -11,7 +11,7 @@ from stenoscope.explain.base import BaseCAM
 from stenoscope.explain.grad_cam import GradCAM
 from stenoscope.explain.grad_cam_plusplus import GradCAMPlusPlus
 from stenoscope.explain.peaks import Box, Peak, find_peaks, heatmap_boxes
-from stenoscope.explain.targets import ClassifierOutputTarget
+from stenoscope.explain.targets import ClassifierOutputTarget, StenosisLogOddsTarget
 
 __all__ = [
     "BaseCAM",
@@ -20,6 +20,7 @@ __all__ = [
     "GradCAM",
     "GradCAMPlusPlus",
     "Peak",
+    "StenosisLogOddsTarget",
     "find_peaks",
     "heatmap_boxes",
 ]

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from stenoscope.errors import ModelError
-from stenoscope.explain.targets import ClassifierOutputTarget
+from stenoscope.explain.targets import StenosisLogOddsTarget
 
 Target = Callable[[torch.Tensor], torch.Tensor]
 
@@ -68,12 +68,13 @@ class BaseCAM:
     def __call__(self, x: torch.Tensor, targets: Sequence[Target] | None = None) -> np.ndarray:
         """Maps ``(B, H, W)`` float32 in [0, 1] on the input grid of ``x`` ``(B, C, H, W)``.
 
-        ``targets``: one callable per image; by default the stenosis logit (class 1) of every image.
+        ``targets``: one callable per image; by default the log-odds of stenosis of every image
+        (:class:`~stenoscope.explain.targets.StenosisLogOddsTarget`).
         """
         if not self._handles:
             raise ModelError("this CAM was released; create a new one")
         if targets is None:
-            targets = [ClassifierOutputTarget()] * len(x)
+            targets = [StenosisLogOddsTarget()] * len(x)
         if len(targets) != len(x):
             raise ValueError(f"got {len(targets)} targets for {len(x)} images")
         self._activations.clear()

@@ -23,3 +23,19 @@ class ClassifierOutputTarget:
 
     def __repr__(self) -> str:
         return f"ClassifierOutputTarget(category={self.category})"
+
+
+class StenosisLogOddsTarget:
+    """The log-odds of stenosis, ``logit[1] - logit[0]``: the quantity a two-class softmax decides on.
+
+    The default target. Why not the stenosis logit alone: both logits rise on any vessel, so the map of
+    ``logit[1]`` shows where the model sees vessels as much as where it sees a lesion; the difference
+    keeps only the evidence for stenosis over normal (for a linear head on the target layer, Grad-CAM of
+    it is exactly the positive part of the model's dense decision map, bias aside).
+    """
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return output[STENOSIS] - output[1 - STENOSIS]
+
+    def __repr__(self) -> str:
+        return "StenosisLogOddsTarget()"

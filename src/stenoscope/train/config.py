@@ -58,12 +58,19 @@ class HeatmapConfig:
         weight: weight of the focal loss beside the classification loss.
         batch_size: whole frames per heat-map step.
         sigma_scale: Gaussian sigma as a share of the box's geometric-mean side.
+        dense_weight: weight of a second loss on the same frames that trains the classification head at
+            every cell of its dense logit map (lesion cells vs the hardest background cells; see
+            ``loop.dense_region_loss``), so that the classifier, and hence Grad-CAM, points at the lesion
+            on whole frames and not only on crops. 0 turns it off.
+        hard_negatives: background cells per frame that count in that loss.
     """
 
     enabled: bool | str = "auto"
     weight: float = 1.0
     batch_size: int = 8
     sigma_scale: float = 0.15
+    dense_weight: float = 0.0
+    hard_negatives: int = 16
 
 
 @dataclass

@@ -252,6 +252,9 @@ def _run_fold(
         heatmap_weight=config.heatmap.weight,
         heatmap_batch_size=config.heatmap.batch_size,
         sigma_scale=config.heatmap.sigma_scale,
+        dense_weight=config.heatmap.dense_weight,
+        dense_dilate=config.data.region_options(config.seed).dilate,
+        hard_negatives=config.heatmap.hard_negatives,
     )
     state = fit(model, train_samples, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
     model.eval()

@@ -100,6 +100,79 @@ def centernet_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: flo
     return -(positive_loss.sum() + negative_loss.sum()) / positive.sum().clamp_min(1.0)
 
 
+def dense_region_targets(
+    boxes: Sequence[np.ndarray],
+    labels: Sequence[int],
+    out_shape: tuple[int, int],
+    in_shape: tuple[int, int],
+    dilate: float,
+) -> torch.Tensor:
+    """Per-cell labels ``(B, h, w)`` for the dense logit map: the crop classifier's question asked at
+    every cell of a whole frame.
+
+    A cell is 1 when its centre lies in a lesion box (the cell holding a box's centre always is), 0 when
+    its centre is more than ``dilate`` input pixels from every box, and ignored (-100) in between. A frame
+    labelled stenotic without boxes is ignored whole (its lesion could be anywhere); one labelled normal
+    is 0 everywhere.
+    """
+    height, width = out_shape
+    step_y, step_x = in_shape[0] / height, in_shape[1] / width
+    centre_y = (np.arange(height, dtype=np.float32) + 0.5) * step_y
+    centre_x = (np.arange(width, dtype=np.float32) + 0.5) * step_x
+    targets = np.full((len(boxes), height, width), -100, dtype=np.int64)
+    for index, (image_boxes, label) in enumerate(zip(boxes, labels, strict=True)):
+        image_boxes = np.asarray(image_boxes, dtype=np.float32).reshape(-1, 4)
+        if not len(image_boxes):
+            if int(label) == 0:
+                targets[index] = 0
+            continue
+        near = np.zeros((height, width), dtype=bool)
+        inside = np.zeros((height, width), dtype=bool)
+        for x, y, w, h in image_boxes:
+            near |= (
+                (centre_y[:, None] >= y - dilate)
+                & (centre_y[:, None] <= y + h + dilate)
+                & (centre_x[None, :] >= x - dilate)
+                & (centre_x[None, :] <= x + w + dilate)
+            )
+            inside |= (
+                (centre_y[:, None] >= y)
+                & (centre_y[:, None] <= y + h)
+                & (centre_x[None, :] >= x)
+                & (centre_x[None, :] <= x + w)
+            )
+            row = min(height - 1, int((y + h / 2) / step_y))
+            col = min(width - 1, int((x + w / 2) / step_x))
+            inside[row, col] = True
+        targets[index][~near] = 0
+        targets[index][inside] = 1
+    return torch.from_numpy(targets)
+
+
+def dense_region_loss(
+    logit_map: torch.Tensor, targets: torch.Tensor, hard_negatives: int = 16
+) -> torch.Tensor:
+    """Cross-entropy of the lesion cells plus that of each frame's ``hard_negatives`` worst background
+    cells, the two weighted equally.
+
+    Only the hardest background cells count (online hard-example mining): most of a frame is plain
+    background the model gets right at once, and what spoils a frame's answer (and its Grad-CAM) is the
+    one vessel segment that looks narrowed.
+    """
+    losses = F.cross_entropy(logit_map, targets.clamp_min(0), reduction="none").flatten(1)
+    flat = targets.flatten(1)
+    parts = []
+    if bool((flat == 1).any()):
+        parts.append(losses[flat == 1].mean())
+    negative = torch.where(flat == 0, losses, torch.full_like(losses, -1.0))
+    k = min(hard_negatives, negative.shape[1])
+    worst = negative.topk(k, dim=1).values
+    worst = worst[worst >= 0]
+    if worst.numel():
+        parts.append(worst.mean())
+    return torch.stack(parts).mean() if parts else logit_map.sum() * 0.0
+
+
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
     """Learning-rate multiplier: linear warm-up, then constant or cosine decay to zero."""
     if warmup_steps and step < warmup_steps:
@@ -172,6 +245,9 @@ class FitOptions:
     heatmap_weight: float = 1.0
     heatmap_batch_size: int = 8
     sigma_scale: float = 0.15
+    dense_weight: float = 0.0
+    dense_dilate: float = 16.0
+    hard_negatives: int = 16
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, state: TrainState) -> None:
@@ -205,7 +281,8 @@ def fit(
         train_pipeline: deterministic input steps plus the recipe's augmentation.
         heatmap_data: whole frames with boxes for the heat-map head (focal loss), trained jointly: each
             step adds ``heatmap_weight`` x the focal loss of one heat-map batch. When it is ``train_data``
-            itself, one forward pass serves both losses.
+            itself, one forward pass serves both losses. With ``options.dense_weight``, those frames also
+            train the classification head cell by cell (:func:`dense_region_loss`).
         on_epoch: called after each epoch (e.g. validation metrics); its dict joins the epoch's history.
         progress: a ``rich.progress.Progress`` to report steps on, or ``None``.
     """
@@ -260,12 +337,23 @@ def fit(
                     heat_indices = [next(heat_order) for _ in range(options.heatmap_batch_size)]
                     heat_batch = make_batch(heatmap_data, heat_indices, heatmap_pipeline, rng)
                     heat_x = model.preprocess.normalise(heat_batch.images.to(options.device))
-                    heat_logits = model.forward_heatmap(heat_x)
+                    heat_features, heat_logits = model.forward_with_heatmap(heat_x)
                     targets = gaussian_targets(
                         heat_batch.boxes, heat_logits.shape[-2:], heat_x.shape[-2:], options.sigma_scale
                     )
                     focal = centernet_focal_loss(heat_logits, targets.to(heat_x.device))
                     loss = loss + options.heatmap_weight * focal
+                    if options.dense_weight:
+                        logit_map = model.forward_logit_map(heat_features)
+                        cells = dense_region_targets(
+                            heat_batch.boxes,
+                            heat_batch.labels.tolist(),
+                            logit_map.shape[-2:],
+                            heat_x.shape[-2:],
+                            options.dense_dilate,
+                        )
+                        dense = dense_region_loss(logit_map, cells.to(heat_x.device), options.hard_negatives)
+                        loss = loss + options.dense_weight * dense
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
