@@ -8,7 +8,7 @@ STENOSIS = 1
 
 
 class ClassifierOutputTarget:
-    """The logit of one class for one image (``category=1``: stenosis, the default question).
+    """The logit of one class for one image (``category=1``: stenosis; ``0``: normal).
 
     Example:
         >>> maps = cam(x, targets=[ClassifierOutputTarget(0)] * len(x))  # explain "normal" instead
