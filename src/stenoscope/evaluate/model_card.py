@@ -51,7 +51,7 @@ def _value(value: float | None, interval: list[float] | None = None) -> str:
 
 def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
     rows = []
-    for source, label in (("heatmap", "lesion heat-map head"), ("gradcam", "Grad-CAM")):
+    for source, label in (("heatmap", "lesion heat-map head"), ("gradcam", "Grad-CAM of the stenosis log-odds")):
         found = (localisation or {}).get(source)
         if not found:
             continue
