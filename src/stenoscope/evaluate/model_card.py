@@ -51,7 +51,10 @@ def _value(value: float | None, interval: list[float] | None = None) -> str:
 
 def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
     rows = []
-    for source, label in (("heatmap", "lesion heat-map head"), ("gradcam", "Grad-CAM of the stenosis log-odds")):
+    for source, label in (
+        ("heatmap", "lesion heat-map head"),
+        ("gradcam", "Grad-CAM of the stenosis log-odds"),
+    ):
         found = (localisation or {}).get(source)
         if not found:
             continue
