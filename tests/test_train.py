@@ -337,3 +337,36 @@ def test_the_paper_model_trains_with_the_paper_recipe_and_analyzes_a_clip(tmp_pa
     )
     assert report.heatmaps["source"] == "Grad-CAM" and report.heatmaps["model_input"] == [96, 96]
     assert len(report.frames) == 5 and report.frames[0].heatmap.shape == (96, 96)
+
+
+def test_init_starts_every_fold_from_given_weights_and_refuses_another_architecture(tmp_path, cli):
+    """With a zero learning rate the fold models keep the init weights exactly (random ones would not)."""
+    from stenoscope.models import create_model, load_model, save_model
+
+    torch.manual_seed(5)
+    start = create_model(TINY_MODEL["name"], **TINY_MODEL["kwargs"])
+    init_file = save_model(start, tmp_path / "start.safetensors")
+    settings = {
+        "out": str(tmp_path / "run"),
+        "folds": 2,
+        "epochs": 1,
+        "lr": 0.0,
+        "bootstrap": 20,
+        "device": "cpu",
+        "model": TINY_MODEL,
+        "init": "start.safetensors",
+        "data": {"format": "synthetic", "options": {"n": 12, "size": 64}},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings))
+    assert load_config(tmp_path / "run.yaml").init == str(init_file.resolve())  # relative to the config
+    cross_validate(load_config(tmp_path / "run.yaml"), show_progress=False)
+    for fold in (1, 2):
+        trained = load_model(tmp_path / "run" / f"fold_{fold}" / "model.safetensors")
+        for name, value in start.named_parameters():
+            torch.testing.assert_close(trained.get_parameter(name), value, msg=name)
+
+    other = create_model("default", channels=[8, 8, 8, 8], depths=[1, 1, 1, 1], stem_chans=8)
+    save_model(other, tmp_path / "other.safetensors")
+    result = cli("train", str(tmp_path / "run.yaml"), "--init", str(tmp_path / "other.safetensors"))
+    assert result.code == 2 and "init weights do not fit the configured model" in result.err
+    assert result.err.count("\n") == 1

@@ -39,6 +39,10 @@ def train(
         int | None, typer.Option("--seed", help="Seed for splits, crops, augmentation, weights.")
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Start from this model file's weights (fine-tuning; overrides init)."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the run folder's checkpoints.")
     ] = False,
@@ -62,6 +66,7 @@ def train(
         "recipe": recipe,
         "seed": seed,
         "device": device,
+        "init": init,
     }
     for key, value in overrides.items():
         if value is not None:

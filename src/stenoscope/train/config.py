@@ -80,6 +80,10 @@ class TrainConfig:
     ``holdout`` names a split folder of the dataset (e.g. ``val`` of an ARCADE root) used as the one
     validation set instead of ``folds``-fold CV: the model trains on every other frame and is evaluated on
     the held-out frames whose group (near-duplicate set) does not also occur in training.
+
+    ``init`` is a stenoscope model file (``.safetensors``: the shipped model, another run's fold model)
+    whose weights every fold starts from instead of random ones: fine-tuning, e.g. on a centre's own
+    labelled clips, or training in stages. Its architecture must match ``model``.
     """
 
     out: str = "runs/train"
@@ -94,6 +98,7 @@ class TrainConfig:
     threads: int | None = None
     bootstrap: int = 1000
     model: dict[str, Any] = field(default_factory=lambda: {"name": "default", "kwargs": {}})
+    init: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
 
@@ -121,6 +126,8 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     config = _section(TrainConfig, values, "config")
     if data.path and base_dir is not None and not Path(data.path).is_absolute():
         data.path = str((base_dir / data.path).resolve())
+    if config.init and base_dir is not None and not Path(config.init).is_absolute():
+        config.init = str((base_dir / config.init).resolve())
     if data.samples not in ("frames", "regions"):
         raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
     config.data, config.heatmap = data, heatmap

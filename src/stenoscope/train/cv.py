@@ -31,7 +31,7 @@ from stenoscope.data.datasets import open_dataset
 from stenoscope.data.regions import region_dataset
 from stenoscope.data.splits import grouped_folds
 from stenoscope.data.transforms import Compose, Resize
-from stenoscope.errors import StenoscopeError
+from stenoscope.errors import ModelError, StenoscopeError
 from stenoscope.evaluate.evaluate import EvaluationResult, evaluate_model
 from stenoscope.evaluate.metrics import auc, mean_sd, roc_curve_png
 from stenoscope.train.config import TrainConfig
@@ -219,7 +219,10 @@ def _run_fold(
         return result, model, training, val_samples, np.asarray(saved["probabilities"])
 
     torch.manual_seed(config.seed * 1000 + fold)
-    model = create_model(config.model["name"], **config.model.get("kwargs", {})).to(device)
+    model = create_model(config.model["name"], **config.model.get("kwargs", {}))
+    if config.init:
+        _load_initial_weights(model, config.init)
+    model = model.to(device)
     preprocess_mean = model.preprocess.mean
     base_training = _training_record(config, recipe, data, None)
     mean_image = None
@@ -285,6 +288,18 @@ def _run_fold(
     record = result.to_json() | {"probabilities": evaluation.probabilities}
     write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
     return result, model, training, val_samples, np.asarray(evaluation.probabilities)
+
+
+def _load_initial_weights(model: nn.Module, path: str) -> None:
+    """Copy the weights of the model file ``path`` into ``model`` (same architecture, or a one-line error)."""
+    from stenoscope.models import load_model
+
+    source = load_model(path)
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:200]
+        raise ModelError(f"{path}: init weights do not fit the configured model ({detail})") from error
 
 
 def _summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
