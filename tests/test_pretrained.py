@@ -14,9 +14,9 @@ from stenoscope.errors import ModelError
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "arcade"
 # Pointing game of the shipped heat-map head on the first 20 held-out ARCADE val frames, measured once on
-# the shipped weights (13 of 20); asserted with a margin of 3 frames so thread and BLAS differences between
+# the shipped weights (16 of 20); asserted with a margin of 3 frames so thread and BLAS differences between
 # machines cannot flip the test, while a broken model, frame rule or resizing (rate near 0.1) fails it.
-MEASURED_POINTING_20 = 0.65
+MEASURED_POINTING_20 = 0.80
 MARGIN = 0.15
 
 
