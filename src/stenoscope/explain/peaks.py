@@ -46,6 +46,8 @@ class Box:
 
 
 def _as_map(heatmap: Any) -> np.ndarray:
+    if hasattr(heatmap, "detach"):  # a torch tensor, possibly on a GPU
+        heatmap = heatmap.detach().cpu().numpy()
     array = np.asarray(heatmap, dtype=np.float64)
     if array.ndim != 2:
         raise ValueError(f"a heat map must be 2-D (H, W), got shape {array.shape}")

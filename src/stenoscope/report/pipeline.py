@@ -193,8 +193,10 @@ class TrainedSteps:
         if window is None:
             return maps
         x, y, side = window
+        if not isinstance(maps, np.ndarray):
+            maps = maps.detach().cpu().numpy()
         restored = np.zeros((len(maps), *size), dtype=np.float32)
-        restored[:, y : y + side, x : x + side] = np.asarray(maps, dtype=np.float32)
+        restored[:, y : y + side, x : x + side] = maps
         return restored
 
 
@@ -229,7 +231,8 @@ def to_model_input(
     if window is not None:
         x, y, side = window
         tensor = tensor[..., y : y + side, x : x + side]
-    return model.preprocess.normalise(tensor)
+    device = next(model.parameters()).device  # a model the caller moved to a GPU gets its input there
+    return model.preprocess.normalise(tensor.to(device))
 
 
 def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
@@ -240,7 +243,7 @@ def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> n
     maps = torch.as_tensor(maps, dtype=torch.float32)
     if tuple(maps.shape[-2:]) != (height, width):
         maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
-    return maps.detach().clamp(0.0, 1.0).numpy().astype(np.float32, copy=False)
+    return maps.detach().clamp(0.0, 1.0).cpu().numpy().astype(np.float32, copy=False)
 
 
 def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[Peak], list[Box]]:

@@ -125,7 +125,7 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
             prepared = pipeline(sample.image, sample.boxes, np.random.default_rng(0))
             margin = HIT_MARGIN * prepared.image.shape[1] / sample.image.shape[1]  # 8 px of the frame
             x = model.preprocess.normalise(torch.from_numpy(prepared.image))
-            lesion = model.lesion_map(x)[0].numpy()
+            lesion = model.lesion_map(x)[0].cpu().numpy()
             boxes = prepared.boxes
             for peak in find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS):
                 inside = (
