@@ -282,7 +282,7 @@ def fit(
         heatmap_data: whole frames with boxes for the heat-map head (focal loss), trained jointly: each
             step adds ``heatmap_weight`` x the focal loss of one heat-map batch. When it is ``train_data``
             itself, one forward pass serves both losses. With ``options.dense_weight``, those frames also
-            train the classification head cell by cell (:func:`dense_region_loss`).
+            train the classification head cell by cell (:func:`dense_region_loss`), in both cases.
         on_epoch: called after each epoch (e.g. validation metrics); its dict joins the epoch's history.
         progress: a ``rich.progress.Progress`` to report steps on, or ``None``.
     """
@@ -331,6 +331,8 @@ def fit(
                     batch.boxes, heat_logits.shape[-2:], x.shape[-2:], options.sigma_scale
                 )
                 loss = loss + options.heatmap_weight * centernet_focal_loss(heat_logits, targets.to(x.device))
+                if options.dense_weight:
+                    loss = loss + _dense_term(model, features, batch, x, options)
             else:
                 loss = F.cross_entropy(model(x), labels)
                 if heatmap_data is not None and heatmap_pipeline is not None:
@@ -344,16 +346,7 @@ def fit(
                     focal = centernet_focal_loss(heat_logits, targets.to(heat_x.device))
                     loss = loss + options.heatmap_weight * focal
                     if options.dense_weight:
-                        logit_map = model.forward_logit_map(heat_features)
-                        cells = dense_region_targets(
-                            heat_batch.boxes,
-                            heat_batch.labels.tolist(),
-                            logit_map.shape[-2:],
-                            heat_x.shape[-2:],
-                            options.dense_dilate,
-                        )
-                        dense = dense_region_loss(logit_map, cells.to(heat_x.device), options.hard_negatives)
-                        loss = loss + options.dense_weight * dense
+                        loss = loss + _dense_term(model, heat_features, heat_batch, heat_x, options)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -373,6 +366,17 @@ def fit(
     if progress is not None and task is not None:
         progress.update(task, completed=total_steps)
     return state
+
+
+def _dense_term(
+    model: nn.Module, features: torch.Tensor, batch: Batch, x: torch.Tensor, options: FitOptions
+) -> torch.Tensor:
+    """``dense_weight`` x the cell-by-cell classification loss of one batch of whole frames."""
+    logit_map = model.forward_logit_map(features)
+    cells = dense_region_targets(
+        batch.boxes, batch.labels.tolist(), logit_map.shape[-2:], x.shape[-2:], options.dense_dilate
+    )
+    return options.dense_weight * dense_region_loss(logit_map, cells.to(x.device), options.hard_negatives)
 
 
 def _cycle(dataset: SampleDataset, rng: np.random.Generator) -> Iterator[int]:
