@@ -305,17 +305,18 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     assert regions.json()["metrics"]["auc"] is not None
 
 
-def test_paper_recipe_on_the_paper_layout_stores_the_mean_image(tmp_path):
-    from stenoscope.models import load_model
-    from stenoscope.train.recipes import decode_image
-
+def _paper_run_config(
+    tmp_path: Path, clips_per_class: int, frame_shape: tuple[int, int, int], model: dict, input_size: int
+):
+    """Noise clips in the paper's layout (``clips/N``, ``clips/A``) and a 2-fold, 1-epoch paper-recipe
+    config over them."""
     rng = np.random.default_rng(0)
-    for folder, count in (("N", 3), ("A", 3)):
+    for folder in ("N", "A"):
         (tmp_path / "clips" / folder).mkdir(parents=True)
-        for index in range(count):
-            frames = rng.integers(0, 255, size=(10, 48, 48), dtype=np.uint8)
+        for index in range(clips_per_class):
+            frames = rng.integers(0, 255, size=frame_shape, dtype=np.uint8)
             np.save(tmp_path / "clips" / folder / f"clip{index}.npy", frames)
-    config = config_from_dict(
+    return config_from_dict(
         {
             "out": str(tmp_path / "run"),
             "recipe": "paper",
@@ -323,10 +324,17 @@ def test_paper_recipe_on_the_paper_layout_stores_the_mean_image(tmp_path):
             "epochs": 1,
             "bootstrap": 20,
             "device": "cpu",
-            "model": TINY_MODEL,
-            "data": {"path": str(tmp_path / "clips"), "format": "paper", "input_size": 64},
+            "model": model,
+            "data": {"path": str(tmp_path / "clips"), "format": "paper", "input_size": input_size},
         }
     )
+
+
+def test_paper_recipe_on_the_paper_layout_stores_the_mean_image(tmp_path):
+    from stenoscope.models import load_model
+    from stenoscope.train.recipes import decode_image
+
+    config = _paper_run_config(tmp_path, 3, (10, 48, 48), TINY_MODEL, input_size=64)
     result = cross_validate(config, show_progress=False)
     fold = result.folds[0]
     assert fold["clip"]["n_clips"] == 3 and fold["dataset"]["samples"] == 15
@@ -350,24 +358,7 @@ def test_the_paper_model_trains_with_the_paper_recipe_and_analyzes_a_clip(tmp_pa
         create_model("paper")
     except ModelError as error:
         pytest.skip(f"the paper model cannot be built here: {error}")
-    rng = np.random.default_rng(0)
-    for folder, count in (("N", 2), ("A", 2)):
-        (tmp_path / "clips" / folder).mkdir(parents=True)
-        for index in range(count):
-            frames = rng.integers(0, 255, size=(8, 96, 96), dtype=np.uint8)
-            np.save(tmp_path / "clips" / folder / f"clip{index}.npy", frames)
-    config = config_from_dict(
-        {
-            "out": str(tmp_path / "run"),
-            "recipe": "paper",
-            "folds": 2,
-            "epochs": 1,
-            "bootstrap": 20,
-            "device": "cpu",
-            "model": {"name": "paper"},
-            "data": {"path": str(tmp_path / "clips"), "format": "paper", "input_size": 96},
-        }
-    )
+    config = _paper_run_config(tmp_path, 2, (8, 96, 96), {"name": "paper"}, input_size=96)
     result = cross_validate(config, show_progress=False)
     assert len(result.folds) == 2 and 0.0 <= result.summary["auc"]["mean"] <= 1.0
     report = analyze(
