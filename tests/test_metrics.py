@@ -113,5 +113,9 @@ def test_tied_scores_enter_together():
 def test_roc_png_and_mean_sd(tmp_path):
     path = roc_curve_png([("fold 1", LABELS, PROBS), ("one class", [1, 1], [0.1, 0.2])], tmp_path / "roc.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert mean_sd([1.0, 3.0, None]) == {"mean": 2.0, "sd": pytest.approx(np.sqrt(2))}
+    summary = mean_sd([1.0, 3.0, None])
+    assert summary["mean"] == 2.0 and summary["sd"] == pytest.approx(np.sqrt(2))
+    # t(0.975, 1) = 12.706: two folds say almost nothing about the mean
+    assert summary["ci95"] == pytest.approx([2.0 - 12.706, 2.0 + 12.706], abs=1e-3)
+    assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0}
     assert mean_sd([None]) == {"mean": None, "sd": None}

@@ -177,8 +177,10 @@ def test_cv_ensemble_and_evaluate_on_ovalle(cli, tmp_path, ovalle_dir):
     assert results["data"]["samples"]["samples"] == 247
     assert sum(fold["n_val"] for fold in results["folds"]) == 247
     for key in ("auc", "accuracy", "sensitivity", "specificity"):
-        assert set(results["summary"][key]) == {"mean", "sd"}
-        assert 0.0 <= results["summary"][key]["mean"] <= 1.0
+        summary = results["summary"][key]
+        assert set(summary) == {"mean", "sd", "ci95"}
+        assert summary["ci95"][0] <= summary["mean"] <= summary["ci95"][1]
+        assert 0.0 <= summary["mean"] <= 1.0
     assert (run / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert len((run / "predictions.csv").read_text().splitlines()) == 248
     ensemble = load_model(run / "ensemble.safetensors")
@@ -399,3 +401,35 @@ def test_init_starts_every_fold_from_given_weights_and_refuses_another_architect
     result = cli("train", str(tmp_path / "run.yaml"), "--init", str(tmp_path / "other.safetensors"))
     assert result.code == 2 and "init weights do not fit the configured model" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_init_with_a_fold_placeholder_starts_each_fold_from_its_own_file(tmp_path):
+    """A staged CV: fold k starts from ``stage1/fold_k``, never from weights trained on its val frames."""
+    from stenoscope.models import create_model, load_model, save_model
+
+    starts = {}
+    for fold in (1, 2):
+        torch.manual_seed(10 + fold)
+        starts[fold] = create_model(TINY_MODEL["name"], **TINY_MODEL["kwargs"])
+        save_model(starts[fold], tmp_path / "stage1" / f"fold_{fold}" / "model.safetensors")
+    settings = {
+        "out": str(tmp_path / "run"),
+        "folds": 2,
+        "epochs": 1,
+        "lr": 0.0,
+        "bootstrap": 20,
+        "device": "cpu",
+        "model": TINY_MODEL,
+        "init": "stage1/fold_{fold}/model.safetensors",
+        "data": {"format": "synthetic", "options": {"n": 12, "size": 64}},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings))
+    cross_validate(load_config(tmp_path / "run.yaml"), show_progress=False)
+    for fold in (1, 2):
+        trained = load_model(tmp_path / "run" / f"fold_{fold}" / "model.safetensors")
+        for name, value in starts[fold].named_parameters():
+            torch.testing.assert_close(trained.get_parameter(name), value, msg=name)
+    # the two start files differ, so a fold that took the other fold's file would fail above
+    assert any(
+        not torch.equal(a, b) for a, b in zip(starts[1].parameters(), starts[2].parameters(), strict=True)
+    )

@@ -356,9 +356,21 @@ def roc_curve_png(
     return Path(path)
 
 
-def mean_sd(values: Sequence[float | None]) -> dict[str, float | None]:
-    """Mean and sample standard deviation of the defined values (``None`` ignored)."""
+def mean_sd(values: Sequence[float | None]) -> dict[str, Any]:
+    """Mean and sample standard deviation of the defined values (``None`` ignored), and with two or more a
+    95% interval for the mean: mean +- t(0.975, n-1) * sd / sqrt(n), as CV papers report fold spread.
+
+    Fold estimates share most of their training data, so they are not independent and this interval is
+    somewhat narrower than the truth; it is still the honest summary of how much the folds disagree.
+    """
+    from scipy.stats import t
+
     defined = np.array([v for v in values if v is not None], dtype=np.float64)
     if defined.size == 0:
         return {"mean": None, "sd": None}
-    return {"mean": float(defined.mean()), "sd": float(defined.std(ddof=1)) if defined.size > 1 else 0.0}
+    mean = float(defined.mean())
+    if defined.size == 1:
+        return {"mean": mean, "sd": 0.0}
+    sd = float(defined.std(ddof=1))
+    half = float(t.ppf(0.975, defined.size - 1)) * sd / np.sqrt(defined.size)
+    return {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half]}

@@ -83,7 +83,9 @@ class TrainConfig:
 
     ``init`` is a stenoscope model file (``.safetensors``: the shipped model, another run's fold model)
     whose weights every fold starts from instead of random ones: fine-tuning, e.g. on a centre's own
-    labelled clips, or training in stages. Its architecture must match ``model``.
+    labelled clips, or training in stages. Its architecture must match ``model``. ``{fold}`` in it stands
+    for the fold's number (1-based), so a cross-validated stage starts each fold from the same fold of
+    the previous stage, whose validation frames it never trained on.
     """
 
     out: str = "runs/train"

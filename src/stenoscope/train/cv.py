@@ -46,6 +46,7 @@ from stenoscope.train.recipes import (
 )
 
 RESULTS_SCHEMA = "stenoscope.cv/1"
+FOLD_PLACEHOLDER = "{fold}"  # in ``init``: the fold's number, to start each fold from the same fold of a run
 SUMMARY_KEYS = ("auc", "accuracy", "sensitivity", "specificity")
 
 
@@ -221,7 +222,7 @@ def _run_fold(
     torch.manual_seed(config.seed * 1000 + fold)
     model = create_model(config.model["name"], **config.model.get("kwargs", {}))
     if config.init:
-        _load_initial_weights(model, config.init)
+        _load_initial_weights(model, config.init.replace(FOLD_PLACEHOLDER, str(fold + 1)))
     model = model.to(device)
     preprocess_mean = model.preprocess.mean
     base_training = _training_record(config, recipe, data, None)
