@@ -402,6 +402,23 @@ def test_ensemble_save_load_round_trip(tmp_path):
         assert torch.equal(loaded.frame_probability(x), ensemble.frame_probability(x))
 
 
+def test_half_precision_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    """How the shipped ensemble fits the 25 MB budget: float16 on disk, float32 in memory, same answers."""
+    ensemble = Ensemble(_members(heatmap_head=True)).eval()
+    full = save_model(ensemble, tmp_path / "full.safetensors")
+    half = save_model(ensemble, tmp_path / "half.safetensors", weights_dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert read_model_metadata(half)["weights_dtype"] == "float16"
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.randn(2, 1, 40, 52)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ensemble(x), atol=2e-3, rtol=1e-2)
+        torch.testing.assert_close(
+            loaded.forward_heatmap(x), ensemble.forward_heatmap(x), atol=2e-2, rtol=1e-2
+        )
+
+
 def test_ensemble_rejects_empty_or_mixed_members():
     with pytest.raises(ModelError, match="at least one"):
         Ensemble([])

@@ -53,12 +53,16 @@ def _architecture(model: nn.Module) -> dict[str, Any]:
     return {"name": name, "kwargs": kwargs, "preprocess": model.preprocess.to_dict()}
 
 
-def save_model(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
+def save_model(
+    model: nn.Module, path: str | Path, *, weights_dtype: torch.dtype | None = None, **metadata: Any
+) -> Path:
     """Write ``model`` (a registry model or an :class:`Ensemble`) to a safetensors file, atomically.
 
     Args:
         model: built by :func:`create_model`, or an ensemble of such models.
         path: target file (``.safetensors`` recommended).
+        weights_dtype: store floating-point tensors in this type (``torch.float16`` halves a shipped
+            ensemble's size); :func:`load_model` always loads them into the model's own (float32) tensors.
         **metadata: JSON-safe facts to keep with the weights (training data, recipe, metrics...).
     """
     from safetensors.torch import save_file
@@ -69,11 +73,18 @@ def save_model(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
         header["preprocess"] = model.preprocess.to_dict()
     else:
         header |= _architecture(model)
+    if weights_dtype is not None:
+        header["weights_dtype"] = str(weights_dtype).removeprefix("torch.")
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ModelError(f"model metadata must be JSON-safe (no NaN, no objects): {error}") from error
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    if weights_dtype is not None:
+        state = {
+            key: value.to(weights_dtype) if value.is_floating_point() else value
+            for key, value in state.items()
+        }
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={METADATA_KEY: text})
     return Path(path)

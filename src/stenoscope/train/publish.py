@@ -12,6 +12,9 @@ What goes into the weights' metadata (read by ``analyze``, ``evaluate`` and ``re
 - ``threshold`` (the key-frame vote; see ``THRESHOLD_QUANTILE``), ``model_name``, ``model_version``,
   ``label``, ``data``, ``intended_use``, ``card_summary``.
 
+A cross-validated run ships the ensemble of its fold models (the paper's ensemble; together they trained on
+every frame), a held-out run its one model; either in half precision (``WEIGHTS_DTYPE``).
+
 The result folder (e.g. ``results/arcade``) receives ``training.json`` (the run's ``results.json``) and
 ``model.json`` (the shipped file's sha256, size, parameters and metadata, minus bulky entries);
 ``stenoscope model-card`` renders ``MODEL_CARD.md`` from that folder alone.
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from stenoscope._fs import write_text_atomic
 from stenoscope.errors import InputError, StenoscopeError
@@ -40,6 +44,9 @@ THRESHOLD_QUANTILE = 0.10
 # on every PEAK_FRAME_STEP-th training frame (peak finding on all of them costs minutes on a CPU).
 PEAK_FP_PER_FRAME = 1.0
 PEAK_FRAME_STEP = 5
+# Shipped weights are stored in half precision (loaded as float32): an ensemble of five fold models fits the
+# 25 MB budget, and the rounding moves no output by more than about 1e-3 (tests/test_models.py).
+WEIGHTS_DTYPE = torch.float16
 TRAINING_RESULTS = "training.json"
 MODEL_RESULTS = "model.json"
 TIMING_RESULTS = "training_time.json"
@@ -146,16 +153,36 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
     return round(threshold, 4)
 
 
+def _rounded_to_storage(model: Any) -> Any:
+    """``model`` with its weights rounded to ``WEIGHTS_DTYPE`` and back, so the thresholds publish measures
+    belong to exactly the weights it ships."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(WEIGHTS_DTYPE))
+    return model
+
+
 def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
     """One paragraph for report pages: what the model is, its label, its held-out localisation."""
     summary = f"{card['title']}. Label: {card['label']} Intended use: {card['intended_use']}"
     folds = results.get("folds", [])
-    heat = (folds[0].get("localisation") or {}).get("heatmap") if len(folds) == 1 else None
-    if heat and heat.get("pointing_game") is not None:
-        summary += (
-            f" Held-out ARCADE val ({heat['n_images']} frames): pointing game {heat['pointing_game']:.3f},"
-            f" lesion sensitivity {heat['sensitivity_at_1_fp']:.3f} at 1 false positive per frame."
-        )
+    if len(folds) == 1:
+        heat = (folds[0].get("localisation") or {}).get("heatmap")
+        if heat and heat.get("pointing_game") is not None:
+            summary += (
+                f" Held-out ARCADE val ({heat['n_images']} frames): pointing game "
+                f"{heat['pointing_game']:.3f}, lesion sensitivity {heat['sensitivity_at_1_fp']:.3f} "
+                "at 1 false positive per frame."
+            )
+    else:
+        heat = results.get("summary", {}).get("localisation_heatmap")
+        if heat and heat["pointing_game"]["mean"] is not None:
+            summary += (
+                f" An ensemble of {len(folds)} fold models; grouped {len(folds)}-fold cross-validation on "
+                f"ARCADE (mean over folds): pointing game {heat['pointing_game']['mean']:.3f}, lesion "
+                f"sensitivity {heat['sensitivity_at_1_fp']['mean']:.3f} at 1 false positive per frame."
+            )
     return summary + " See MODEL_CARD.md."
 
 
@@ -202,7 +229,7 @@ def publish_run(
     folds = results["folds"]
     single = f"fold_1/{folds[0]['model']}"
     model_file = run_dir / (single if len(folds) == 1 else results["files"]["ensemble"])
-    model = load_model(model_file)
+    model = _rounded_to_storage(load_model(model_file))
     training = dict(model.checkpoint_metadata["training"])
     if training.get("kind") == "region" and not training.get("regions"):  # runs from before it was recorded
         regions = RegionOptions(**{"seed": config["seed"], **config["data"].get("regions", {})})
@@ -236,7 +263,9 @@ def publish_run(
         "card_summary": _card_summary(card, results),
     }
     folder = Path(weights_folder) if weights_folder is not None else weights_dir()
-    weights = save_model(model, folder / f"stenonet-{name}.safetensors", **metadata)
+    weights = save_model(
+        model, folder / f"stenonet-{name}.safetensors", weights_dtype=WEIGHTS_DTYPE, **metadata
+    )
     manifest = write_weights_manifest(weights, name)
     entry = json.loads(manifest.read_text(encoding="utf-8"))["models"][name]
     described = {key: value for key, value in metadata.items() if key != "training"}
