@@ -1,0 +1,56 @@
+"""MODEL_CARD.md from result files: a cross-validated shipped run gets its CV table (fold means with the
+fold-spread interval, per-fold rows) beside the held-out run of the same procedure; a held-out run alone
+says that cross-validation was not run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stenoscope.evaluate.model_card import render_model_card
+from stenoscope.train.cv import _summary
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "arcade"
+CV_NOT_RUN = "Grouped 5-fold cross-validation over train + val: not run"
+
+
+def _cv_run(held_out: dict, pointing: list[float]) -> dict:
+    """A cross-validated run whose folds copy the held-out fold with their own heat-map pointing game."""
+    folds = []
+    for number, rate in enumerate(pointing, start=1):
+        fold = copy.deepcopy(held_out["folds"][0])
+        fold["fold"] = number
+        fold["localisation"]["heatmap"]["pointing_game"] = rate
+        folds.append(fold)
+    config = held_out["config"] | {"holdout": None, "folds": len(folds)}
+    return held_out | {"config": config, "folds": folds, "summary": _summary(folds)}
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    shutil.copytree(RESULTS, folder)
+    return folder
+
+
+def test_a_cross_validated_run_gets_fold_means_intervals_and_per_fold_rows(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    card = render_model_card(results)
+    cv = card[card.index("## Grouped 3-fold cross-validation") : card.index("## Held-out evaluation")]
+    # mean 0.7, SD 0.1, t(0.975, 2) = 4.303: 0.7 +- 0.248
+    assert "| lesion heat-map head | 582 | 1179 | 0.700 (0.452-0.948) |" in cv
+    assert cv.count("\n| 1 | 194 | 0.600") == 1 and "\n| 3 | 194 | 0.800" in cv
+    assert "stage 1 for 20 epochs" in card[card.index("## Held-out evaluation") :]
+    assert CV_NOT_RUN not in card
+
+
+def test_a_held_out_run_alone_says_cross_validation_was_not_run(results: Path) -> None:
+    shutil.move(results / "holdout.json", results / "training.json")
+    card = render_model_card(results)
+    assert CV_NOT_RUN in card and "## Held-out evaluation: ARCADE `val`" in card
+    assert "## Grouped" not in card
