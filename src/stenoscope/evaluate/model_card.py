@@ -135,6 +135,10 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
     return lines
 
 
+def _members_phrase(members: int) -> str:
+    return f"an ensemble of {members} fold models, each " if members > 1 else ""
+
+
 def _run_localisation(run: dict[str, Any]) -> dict[str, Any]:
     """A run's localisation in one shape: a held-out run's own numbers and CIs; a cross-validated run's
     mean over folds with the fold-spread interval (``mean_sd``), frames and lesions summed over folds."""
@@ -186,8 +190,9 @@ def _training_section(
         *model["card"]["reproduce"],
         "```",
         "",
-        f"- Model: `{model['architecture']}` (StenoNet) with kwargs `{json.dumps(model['kwargs'])}`, "
-        f"{model['parameters'] / 1e6:.2f} M parameters; attention module after the last stage; "
+        f"- Model: {_members_phrase(model.get('members', 1))}`{model['architecture']}` (StenoNet) with "
+        f"kwargs `{json.dumps(model['kwargs'])}`, {model['parameters'] / 1e6:.2f} M parameters"
+        f"{' each' if model.get('members', 1) > 1 else ''}; attention module after the last stage; "
         "lesion heat-map decoder (stride 4).",
         f"- Recipe `{recipe['name']}`: {recipe['optimizer']} lr {recipe['lr']:g}, weight decay "
         f"{recipe['weight_decay']:g}, {recipe['schedule']} schedule with {recipe['warmup_epochs']:g} warm-up "

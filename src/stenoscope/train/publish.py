@@ -270,14 +270,17 @@ def publish_run(
     entry = json.loads(manifest.read_text(encoding="utf-8"))["models"][name]
     described = {key: value for key, value in metadata.items() if key != "training"}
     described["training"] = {key: value for key, value in training.items() if key != "mean_image"}
+    members = list(getattr(model, "members", [model]))
     model_record = {
         "name": name,
         "file": entry["file"],
         "sha256": entry["sha256"],
         "bytes": entry["bytes"],
-        "architecture": getattr(model, "model_name", None),
-        "kwargs": getattr(model, "model_kwargs", {}),
-        "parameters": int(sum(p.numel() for p in model.parameters())),
+        # an ensemble is described by its (identical) members: architecture, kwargs, parameters each
+        "architecture": getattr(members[0], "model_name", None),
+        "kwargs": getattr(members[0], "model_kwargs", {}),
+        "members": len(members),
+        "parameters": int(sum(p.numel() for p in members[0].parameters())),
         "frame_calls": frame_calls,
         "card": card,
         "metadata": described,
