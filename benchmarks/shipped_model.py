@@ -52,16 +52,19 @@ def main() -> None:
     size = working_size(FRAME_SIZE, FRAME_SIZE, model, int(long_side))
     frame = a_frame()
 
-    def run(frames: np.ndarray) -> None:
-        x = to_model_input(frames, model, size)
+    def run(frames: np.ndarray, net: torch.nn.Module = model) -> None:
+        x = to_model_input(frames, net, size)
         with torch.no_grad():
-            model.frame_probability(x)
-            model.lesion_map(x)
-        with GradCAM(model) as cam:
+            net.frame_probability(x)
+            net.lesion_map(x)
+        with GradCAM(net) as cam:
             cam(x)
 
     one = seconds(lambda: run(frame[None]), args.repeats)
     five = seconds(lambda: run(np.repeat(frame[None], KEY_FRAMES, axis=0)), max(1, args.repeats // 2))
+    # an ensemble's cost against one of its members, measured in the same run
+    members = list(getattr(model, "members", []))
+    member = seconds(lambda: run(frame[None], members[0]), args.repeats) if members else None
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     text = "\n".join(
         [
@@ -79,6 +82,14 @@ def main() -> None:
             "|---|---:|",
             f"| 1 frame | {one[0]:.3f} ({one[1]:.3f}) |",
             f"| {KEY_FRAMES} key frames (one batch) | {five[0]:.3f} ({five[1]:.3f}) |",
+            *(
+                [
+                    f"| 1 frame, one of the ensemble's {len(members)} members alone | {member[0]:.3f} "
+                    f"({member[1]:.3f}) |"
+                ]
+                if member
+                else []
+            ),
             "",
         ]
     )
@@ -92,6 +103,8 @@ def main() -> None:
         "one_frame_seconds": one[0],
         "key_frames": KEY_FRAMES,
         "key_frames_seconds": five[0],
+        "ensemble_members": len(members),
+        "one_member_one_frame_seconds": member[0] if member else None,
     }
     write_text_atomic(CARD_RESULTS, json.dumps(speed, indent=2) + "\n")
     print(text)

@@ -384,7 +384,13 @@ def render_model_card(results_dir: str | Path) -> str:
             f"{speed['repeats']} runs (`benchmarks/shipped_model.py`): one {speed['frame_size']}x"
             f"{speed['frame_size']} frame, forward + Grad-CAM + heat map: "
             f"{speed['one_frame_seconds']:.3f} s; "
-            f"{speed['key_frames']} key frames: {speed['key_frames_seconds']:.3f} s.",
+            f"{speed['key_frames']} key frames: {speed['key_frames_seconds']:.3f} s."
+            + (
+                f" One of the ensemble's {speed['ensemble_members']} members alone, one frame: "
+                f"{speed['one_member_one_frame_seconds']:.3f} s."
+                if speed.get("one_member_one_frame_seconds")
+                else ""
+            ),
             "",
         ]
     if held_out is not None:
