@@ -118,4 +118,5 @@ def test_roc_png_and_mean_sd(tmp_path):
     # t(0.975, 1) = 12.706: two folds say almost nothing about the mean
     assert summary["ci95"] == pytest.approx([2.0 - 12.706, 2.0 + 12.706], abs=1e-3)
     assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0}
+    assert mean_sd([0.0, 0.02], bounds=(0.0, 1.0))["ci95"][0] == 0.0  # a rate's interval stops at 0
     assert mean_sd([None]) == {"mean": None, "sd": None}

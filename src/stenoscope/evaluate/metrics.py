@@ -356,9 +356,10 @@ def roc_curve_png(
     return Path(path)
 
 
-def mean_sd(values: Sequence[float | None]) -> dict[str, Any]:
+def mean_sd(values: Sequence[float | None], bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Mean and sample standard deviation of the defined values (``None`` ignored), and with two or more a
-    95% interval for the mean: mean +- t(0.975, n-1) * sd / sqrt(n), as CV papers report fold spread.
+    95% interval for the mean: mean +- t(0.975, n-1) * sd / sqrt(n), as CV papers report fold spread,
+    clipped to ``bounds`` (rates and AUCs cannot leave [0, 1]).
 
     Fold estimates share most of their training data, so they are not independent and this interval is
     somewhat narrower than the truth; it is still the honest summary of how much the folds disagree.
@@ -373,4 +374,7 @@ def mean_sd(values: Sequence[float | None]) -> dict[str, Any]:
         return {"mean": mean, "sd": 0.0}
     sd = float(defined.std(ddof=1))
     half = float(t.ppf(0.975, defined.size - 1)) * sd / np.sqrt(defined.size)
-    return {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half]}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "sd": sd, "ci95": [low, high]}

@@ -304,11 +304,16 @@ def _load_initial_weights(model: nn.Module, path: str) -> None:
 
 
 def _summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {key: mean_sd([fold["metrics"][key] for fold in folds]) for key in SUMMARY_KEYS}
+    """Mean, SD and fold-spread interval of every fold metric (all rates or AUCs, so bounded by [0, 1])."""
+
+    def spread(values: list[float | None]) -> dict[str, Any]:
+        return mean_sd(values, bounds=(0.0, 1.0))
+
+    summary: dict[str, Any] = {key: spread([fold["metrics"][key] for fold in folds]) for key in SUMMARY_KEYS}
     clips = [fold["clip"] for fold in folds if fold.get("clip")]
     if clips:
         for key in ("accuracy_vote", "accuracy_mean"):
-            summary[f"clip_{key}"] = mean_sd([clip[key] for clip in clips])
+            summary[f"clip_{key}"] = spread([clip[key] for clip in clips])
     locals_ = [fold["localisation"] for fold in folds if fold.get("localisation")]
     for source in ("heatmap", "gradcam"):
         values = [local[source] for local in locals_ if source in local]
@@ -317,7 +322,7 @@ def _summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
         keys = [
             key for key in values[0] if not key.endswith("_ci95") and key not in ("n_images", "n_lesions")
         ]
-        summary[f"localisation_{source}"] = {key: mean_sd([value[key] for value in values]) for key in keys}
+        summary[f"localisation_{source}"] = {key: spread([value[key] for value in values]) for key in keys}
     return summary
 
 
