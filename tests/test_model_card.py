@@ -45,7 +45,8 @@ def test_a_cross_validated_run_gets_fold_means_intervals_and_per_fold_rows(resul
     # mean 0.7, SD 0.1, t(0.975, 2) = 4.303: 0.7 +- 0.248
     assert "| lesion heat-map head | 582 | 1179 | 0.700 (0.452-0.948) |" in cv
     assert cv.count("\n| 1 | 194 | 0.600") == 1 and "\n| 3 | 194 | 0.800" in cv
-    assert "stage 1 for 20 epochs" in card[card.index("## Held-out evaluation") :]
+    stage1_epochs = len(json.loads((results / "holdout_stage1.json").read_text())["folds"][0]["history"])
+    assert f"stage 1 for {stage1_epochs} epochs" in card[card.index("## Held-out evaluation") :]
     assert CV_NOT_RUN not in card
 
 

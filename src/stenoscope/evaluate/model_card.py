@@ -135,6 +135,15 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
     return lines
 
 
+def _trained_on_line(frames: int, holdout: str | None, members: int) -> str:
+    if holdout:
+        return f"- The model trained on {frames} frames (every frame outside the `{holdout}` split)."
+    if members > 1:
+        together = f"- The {members} fold models together trained on {frames} frames"
+        return together + ", each on the frames outside its own fold."
+    return f"- The model trained on {frames} frames."
+
+
 def _members_phrase(members: int) -> str:
     return f"an ensemble of {members} fold models, each " if members > 1 else ""
 
@@ -332,8 +341,7 @@ def render_model_card(results_dir: str | Path) -> str:
         "",
         f"- Training: {card['data']['name']}; {card['data']['source']}; licence {card['data']['licence']}. "
         f"Cite: {card['data']['citation']}.",
-        f"- The model trained on {metadata['data']['frames']} frames"
-        + (f" (every frame outside the `{holdout}` split)." if holdout else "."),
+        _trained_on_line(metadata["data"]["frames"], holdout, model.get("members", 1)),
         f"- External test: {card['external_test']['name']}; {card['external_test']['source']}; licence "
         f"{card['external_test']['licence']}. Cite: {card['external_test']['citation']}. Never used for "
         "training or tuning.",
@@ -442,7 +450,7 @@ def _held_out_section(
         "",
     ]
     if baseline:
-        out += [f"Reference: {baseline['source']}", ""]
+        out += [f"Reference: {baseline['source'].rstrip('.')}.", ""]
         out += [_verdict(fold.get("localisation") or {}, baseline), ""]
     out += [
         "Region-level classification (the classification head on held-out crops cut as in training; "
@@ -486,8 +494,8 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
     ]
     if baseline:
         out += [
-            f"Reference: {baseline['source']}; measured on ARCADE val with a model trained on train only, "
-            "the protocol the held-out section below repeats.",
+            f"Reference: {baseline['source'].rstrip('.')}; measured on ARCADE val with a model trained on "
+            "train only, the protocol the held-out section below repeats.",
             "",
             _verdict(localisation, baseline),
             "",
@@ -553,8 +561,8 @@ def _comparison_section(results_dir: Path, training: dict[str, Any]) -> list[str
     if reference:
         reference_row = _comparison_row("reference (with attention, default recipe)", reference["folds"][0])
         procedure = (
-            "The ablations change one setting of a reference run (`configs/arcade-joint.yaml`, the previous "
-            "release's single-stage procedure: both heads trained jointly from scratch, 10 epochs), not of "
+            "The ablations change one setting of a reference run (`configs/arcade-joint.yaml`, release 1's "
+            "single-stage procedure: both heads trained jointly from scratch, 10 epochs), not of "
             "the shipped model's two-stage procedure; all are evaluated on the same held-out frames."
         )
     else:
