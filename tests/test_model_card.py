@@ -48,6 +48,10 @@ def test_a_cross_validated_run_gets_fold_means_intervals_and_per_fold_rows(resul
     stage1_epochs = len(json.loads((results / "holdout_stage1.json").read_text())["folds"][0]["history"])
     assert f"stage 1 for {stage1_epochs} epochs" in card[card.index("## Held-out evaluation") :]
     assert CV_NOT_RUN not in card
+    # each ablation row sits under the run it changes one setting of
+    ablations = card[card.index("## Ablations") :]
+    assert ablations.index("| shipped procedure (two stages") < ablations.index("| shipped procedure without")
+    assert ablations.index("| release 1 reference") < ablations.index("| release 1 procedure with the paper")
 
 
 def test_a_held_out_run_alone_says_cross_validation_was_not_run(results: Path) -> None:
