@@ -370,13 +370,8 @@ def test_the_paper_model_trains_with_the_paper_recipe_and_analyzes_a_clip(tmp_pa
     assert len(report.frames) == 5 and report.frames[0].heatmap.shape == (96, 96)
 
 
-def test_init_starts_every_fold_from_given_weights_and_refuses_another_architecture(tmp_path, cli):
-    """With a zero learning rate the fold models keep the init weights exactly (random ones would not)."""
-    from stenoscope.models import create_model, load_model, save_model
-
-    torch.manual_seed(5)
-    start = create_model(TINY_MODEL["name"], **TINY_MODEL["kwargs"])
-    init_file = save_model(start, tmp_path / "start.safetensors")
+def _frozen_two_fold_config(tmp_path, init: str) -> None:
+    """``run.yaml``: two folds, one epoch at learning rate 0 from ``init``: fold models keep its weights."""
     settings = {
         "out": str(tmp_path / "run"),
         "folds": 2,
@@ -385,10 +380,20 @@ def test_init_starts_every_fold_from_given_weights_and_refuses_another_architect
         "bootstrap": 20,
         "device": "cpu",
         "model": TINY_MODEL,
-        "init": "start.safetensors",
+        "init": init,
         "data": {"format": "synthetic", "options": {"n": 12, "size": 64}},
     }
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings))
+
+
+def test_init_starts_every_fold_from_given_weights_and_refuses_another_architecture(tmp_path, cli):
+    """With a zero learning rate the fold models keep the init weights exactly (random ones would not)."""
+    from stenoscope.models import create_model, load_model, save_model
+
+    torch.manual_seed(5)
+    start = create_model(TINY_MODEL["name"], **TINY_MODEL["kwargs"])
+    init_file = save_model(start, tmp_path / "start.safetensors")
+    _frozen_two_fold_config(tmp_path, "start.safetensors")
     assert load_config(tmp_path / "run.yaml").init == str(init_file.resolve())  # relative to the config
     cross_validate(load_config(tmp_path / "run.yaml"), show_progress=False)
     for fold in (1, 2):
@@ -412,18 +417,7 @@ def test_init_with_a_fold_placeholder_starts_each_fold_from_its_own_file(tmp_pat
         torch.manual_seed(10 + fold)
         starts[fold] = create_model(TINY_MODEL["name"], **TINY_MODEL["kwargs"])
         save_model(starts[fold], tmp_path / "stage1" / f"fold_{fold}" / "model.safetensors")
-    settings = {
-        "out": str(tmp_path / "run"),
-        "folds": 2,
-        "epochs": 1,
-        "lr": 0.0,
-        "bootstrap": 20,
-        "device": "cpu",
-        "model": TINY_MODEL,
-        "init": "stage1/fold_{fold}/model.safetensors",
-        "data": {"format": "synthetic", "options": {"n": 12, "size": 64}},
-    }
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings))
+    _frozen_two_fold_config(tmp_path, "stage1/fold_{fold}/model.safetensors")
     cross_validate(load_config(tmp_path / "run.yaml"), show_progress=False)
     for fold in (1, 2):
         trained = load_model(tmp_path / "run" / f"fold_{fold}" / "model.safetensors")
