@@ -113,7 +113,7 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
     """What the run started from: the earlier stage's run (``training_stage1.json``) and the dense loss."""
     lines = []
     if stage is not None:
-        first, local = stage["config"], _run_localisation(stage).get("heatmap") or {}
+        first, local = stage["config"], run_localisation(stage).get("heatmap") or {}
         where = "held-out" if len(stage["folds"]) == 1 else "cross-validated (mean over folds)"
         lines.append(
             "- Stage 1: the heat-map head alone (the classification head saw whole-frame labels only) "
@@ -148,7 +148,7 @@ def _members_phrase(members: int) -> str:
     return f"an ensemble of {members} fold models, each " if members > 1 else ""
 
 
-def _run_localisation(run: dict[str, Any]) -> dict[str, Any]:
+def run_localisation(run: dict[str, Any]) -> dict[str, Any]:
     """A run's localisation in one shape: a held-out run's own numbers and CIs; a cross-validated run's
     mean over folds with the fold-spread interval (``mean_sd``), frames and lesions summed over folds."""
     folds = run["folds"]
@@ -470,7 +470,7 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
     """Grouped k-fold CV of the shipped procedure: means over the fold models with fold-spread intervals."""
     folds, summary = run["folds"], run["summary"]
     k = len(folds)
-    localisation = _run_localisation(run)
+    localisation = run_localisation(run)
     metrics = {key: summary[key]["mean"] for key in CLASSIFICATION}
     ci95 = {key: summary[key].get("ci95") for key in CLASSIFICATION}
     dataset = {

@@ -166,23 +166,21 @@ def _rounded_to_storage(model: Any) -> Any:
 def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
     """One paragraph for report pages: what the model is, its label, its held-out localisation."""
     summary = f"{card['title']}. Label: {card['label']} Intended use: {card['intended_use']}"
+    from stenoscope.evaluate.model_card import run_localisation
+
     folds = results.get("folds", [])
-    if len(folds) == 1:
-        heat = (folds[0].get("localisation") or {}).get("heatmap")
-        if heat and heat.get("pointing_game") is not None:
-            summary += (
-                f" Held-out ARCADE val ({heat['n_images']} frames): pointing game "
-                f"{heat['pointing_game']:.3f}, lesion sensitivity {heat['sensitivity_at_1_fp']:.3f} "
-                "at 1 false positive per frame."
-            )
-    else:
-        heat = results.get("summary", {}).get("localisation_heatmap")
-        if heat and heat["pointing_game"]["mean"] is not None:
-            summary += (
-                f" An ensemble of {len(folds)} fold models; grouped {len(folds)}-fold cross-validation on "
-                f"ARCADE (mean over folds): pointing game {heat['pointing_game']['mean']:.3f}, lesion "
-                f"sensitivity {heat['sensitivity_at_1_fp']['mean']:.3f} at 1 false positive per frame."
-            )
+    heat = run_localisation(results).get("heatmap") if folds else None
+    if heat and heat.get("pointing_game") is not None:
+        where = (
+            f"Held-out ARCADE val ({heat['n_images']} frames)"
+            if len(folds) == 1
+            else f"An ensemble of {len(folds)} fold models; grouped {len(folds)}-fold cross-validation on "
+            f"ARCADE (mean over folds)"
+        )
+        summary += (
+            f" {where}: pointing game {heat['pointing_game']:.3f}, lesion sensitivity "
+            f"{heat['sensitivity_at_1_fp']:.3f} at 1 false positive per frame."
+        )
     return summary + " See MODEL_CARD.md."
 
 
