@@ -46,6 +46,17 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the run folder's checkpoints.")
     ] = False,
+    fold: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--fold",
+            help="Train only this fold (repeatable), e.g. one per process; then --resume writes the run.",
+        ),
+    ] = None,
+    reevaluate: Annotated[
+        bool,
+        typer.Option("--reevaluate", help="Train nothing: measure the run's fold models again on --data."),
+    ] = False,
     json: Annotated[
         bool, typer.Option("--json", help="Print results.json's summary as one JSON object.")
     ] = False,
@@ -73,7 +84,13 @@ def train(
             setattr(settings, key, str(value) if isinstance(value, Path) else value)
     if settings.data.path is None and settings.data.format != "synthetic":
         raise StenoscopeError("no dataset: give a config with data.path or --data")
-    result = cross_validate(settings, resume=resume, show_progress=not json)
+    result = cross_validate(
+        settings, resume=resume, show_progress=not json, only_folds=fold or None, reevaluate=reevaluate
+    )
+    if result is None:
+        done = ", ".join(str(number) for number in sorted(set(fold or [])))
+        typer.echo(f"trained fold(s) {done} in {settings.out}; run again with --resume to write the run")
+        return
     if json:
         echo_json({"out": settings.out, "summary": result.summary, "files": result.files})
         return

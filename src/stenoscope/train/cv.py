@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from torch import nn
 
 from stenoscope._fs import write_text_atomic
 from stenoscope._version import __version__
-from stenoscope.data._base import SampleDataset
+from stenoscope.data._base import Entry, SampleDataset
 from stenoscope.data.datasets import open_dataset
 from stenoscope.data.regions import region_dataset
 from stenoscope.data.splits import grouped_folds
@@ -52,10 +53,13 @@ SUMMARY_KEYS = ("auc", "accuracy", "sensitivity", "specificity")
 
 @dataclass
 class TrainingData:
-    """The base samples that folds split (frames or patches) and what each head trains on."""
+    """The base samples that folds split (frames or patches), what each head trains on, and the extra
+    training-only data (``data.train_extra``) that every fold's training side gets."""
 
     base: SampleDataset
     samples: SampleDataset  # classification samples (the base itself, or region crops of it)
+    extra_base: SampleDataset | None = None
+    extra_samples: SampleDataset | None = None
 
     def samples_of(self, base_indices: np.ndarray) -> SampleDataset:
         """Classification samples belonging to the chosen base entries (by group when they are crops)."""
@@ -64,21 +68,76 @@ class TrainingData:
         groups = {self.base.entries[int(i)].group for i in base_indices}
         return self.samples.subset([i for i, e in enumerate(self.samples.entries) if e.group in groups])
 
+    def training_side(self, base_indices: np.ndarray) -> tuple[SampleDataset, SampleDataset]:
+        """A fold's training base and classification samples: its share of the data plus the extra data."""
+        base, samples = self.base.subset(base_indices), self.samples_of(base_indices)
+        if self.extra_base is None or self.extra_samples is None:
+            return base, samples
+        return _joined(base, self.extra_base), _joined(samples, self.extra_samples)
 
-def load_training_data(config: TrainConfig) -> TrainingData:
-    """Open the configured dataset and, for ``samples: regions``, cut its region crops (once, seeded)."""
-    data = config.data
-    options = dict(data.options)
-    if data.format == "synthetic":
-        options.setdefault("seed", config.seed)
-    base = open_dataset(data.path, data.format, **options)
-    if data.samples == "frames" or base.kind == "region":
-        return TrainingData(base, base)
+    def summary(self) -> dict[str, Any]:
+        summary = {"base": self.base.summary(), "samples": self.samples.summary()}
+        if self.extra_base is not None and self.extra_samples is not None:
+            extra = {"base": self.extra_base.summary(), "samples": self.extra_samples.summary()}
+            summary["train_extra"] = extra
+        return summary
+
+
+def _joined(first: SampleDataset, second: SampleDataset) -> SampleDataset:
+    """Both datasets' entries in one dataset, each entry still read by its own dataset's loader."""
+    if first.kind != second.kind:
+        raise StenoscopeError(
+            f"data.train_extra gives {second.kind} samples where the data has {first.kind} samples"
+        )
+    return SampleDataset(first.entries + second.entries, _JoinedLoader(first, second), first.kind, first.name)
+
+
+class _JoinedLoader:
+    """Reads an entry of a joined dataset with the loader of the dataset it came from."""
+
+    def __init__(self, first: SampleDataset, second: SampleDataset) -> None:
+        self.second_ids = {id(entry) for entry in second.entries}
+        self.first, self.second = first, second
+
+    def __call__(self, entry: Entry) -> np.ndarray:
+        source = self.second if id(entry) in self.second_ids else self.first
+        if source.loader is None:
+            raise RuntimeError("this dataset has no loader and an entry without pixels")
+        return source.loader(entry)
+
+
+def _samples_for(config: TrainConfig, base: SampleDataset) -> SampleDataset:
+    """What the classification head trains on: the frames themselves, or region crops cut from them."""
+    if config.data.samples == "frames" or base.kind == "region":
+        return base
     if not base.has_boxes:
         raise StenoscopeError(
             "data.samples 'regions' needs a dataset with lesion boxes (COCO, VOC or synthetic)"
         )
-    return TrainingData(base, region_dataset(base, data.region_options(config.seed)))
+    return region_dataset(base, config.data.region_options(config.seed))
+
+
+def _open(config: TrainConfig, path: str | None, format: str, options: dict[str, Any]) -> SampleDataset:
+    options = dict(options)
+    if format == "synthetic":
+        options.setdefault("seed", config.seed)
+    return open_dataset(path, format, **options)
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Open the configured dataset (and any training-only extra data) and, for ``samples: regions``, cut
+    their region crops (once, seeded)."""
+    data = config.data
+    base = _open(config, data.path, data.format, data.options)
+    training = TrainingData(base, _samples_for(config, base))
+    if data.train_extra:
+        extras = [_open(config, item["path"], item["format"], item["options"]) for item in data.train_extra]
+        extra = extras[0]
+        for more in extras[1:]:
+            extra = _joined(extra, more)
+        training.extra_base, training.extra_samples = extra, _samples_for(config, extra)
+        _joined(training.samples.subset([]), training.extra_samples)  # one-line error now, not in fold 1
+    return training
 
 
 def holdout_split(base: SampleDataset, root: str | None, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -196,16 +255,19 @@ def _run_fold(
     device: torch.device,
     resume: bool,
     progress: Any,
+    reevaluate: bool = False,
 ) -> tuple[FoldResult, nn.Module, dict[str, Any], SampleDataset, np.ndarray]:
     """Train (or, on resume, reload a finished) fold; returns its result, model, training record, validation
-    samples and their probabilities."""
+    samples and their probabilities. ``reevaluate`` measures the fold's saved model again instead."""
     from stenoscope.models import create_model, load_model, save_model
 
     fold_dir = Path(config.out) / f"fold_{fold + 1}"
-    train_base, val_base = data.base.subset(split[0]), data.base.subset(split[1])
-    train_samples, val_samples = data.samples_of(split[0]), data.samples_of(split[1])
+    train_base, train_samples = data.training_side(split[0])
+    val_base, val_samples = data.base.subset(split[1]), data.samples_of(split[1])
     kind = data.samples.kind
     model_file, result_file = fold_dir / "model.safetensors", fold_dir / "result.json"
+    if reevaluate:
+        return _reevaluate_fold(config, data, fold, split, device, model_file, result_file)
     saved = json.loads(result_file.read_text(encoding="utf-8")) if resume and result_file.is_file() else None
     if saved is not None and model_file.is_file() and len(saved["history"]) >= recipe.epochs:
         # this fold finished earlier with at least the requested epochs: reuse it
@@ -262,11 +324,32 @@ def _run_fold(
     )
     state = fit(model, train_samples, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
     model.eval()
+    evaluation = _evaluate_fold(config, model, training, val_base, val_samples, device)
+    save_model(model, model_file, training=training, fold=fold + 1, metrics=evaluation.metrics)
+    result = FoldResult(
+        fold, len(train_samples), len(val_samples), evaluation, state.history, model_file.name
+    )
+    record = result.to_json() | {"probabilities": evaluation.probabilities}
+    write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
+    return result, model, training, val_samples, np.asarray(evaluation.probabilities)
+
+
+def _evaluate_fold(
+    config: TrainConfig,
+    model: nn.Module,
+    training: dict[str, Any],
+    val_base: SampleDataset,
+    val_samples: SampleDataset,
+    device: torch.device,
+) -> EvaluationResult:
+    """The fold's validation metrics; localisation always on whole frames (the base), even for crops."""
+    mean = model.preprocess.mean
+    frame_pipeline = inference_pipeline(training, mean, "frame")
     evaluation = evaluate_model(
         model,
         val_samples,
-        eval_pipeline,
-        frame_pipeline=inference_pipeline(training, preprocess_mean, "frame"),
+        inference_pipeline(training, mean, val_samples.kind),
+        frame_pipeline=frame_pipeline,
         device=device,
         n_boot=config.bootstrap,
         seed=config.seed,
@@ -274,18 +357,36 @@ def _run_fold(
     )
     if val_base.kind == "frame" and val_base.has_boxes and val_samples is not val_base:
         frames_eval = evaluate_model(
-            model,
-            val_base,
-            inference_pipeline(training, preprocess_mean, "frame"),
-            device=device,
-            n_boot=config.bootstrap,
-            seed=config.seed,
+            model, val_base, frame_pipeline, device=device, n_boot=config.bootstrap, seed=config.seed
         )
         evaluation.localisation = frames_eval.localisation
-    save_model(model, model_file, training=training, fold=fold + 1, metrics=evaluation.metrics)
-    result = FoldResult(
-        fold, len(train_samples), len(val_samples), evaluation, state.history, model_file.name
-    )
+    return evaluation
+
+
+def _reevaluate_fold(
+    config: TrainConfig,
+    data: TrainingData,
+    fold: int,
+    split: tuple[np.ndarray, np.ndarray],
+    device: torch.device,
+    model_file: Path,
+    result_file: Path,
+) -> tuple[FoldResult, nn.Module, dict[str, Any], SampleDataset, np.ndarray]:
+    """Measure a trained fold's saved model again on the configured data (another copy of the frames, other
+    evaluation settings), keeping its training history; rewrites the fold's ``result.json``."""
+    from stenoscope.models import load_model
+
+    if not model_file.is_file():
+        raise StenoscopeError(f"fold {fold + 1}: no {model_file} to re-evaluate (train the fold first)")
+    model = load_model(model_file, device=device).eval()
+    training = model.checkpoint_metadata["training"]
+    val_base, val_samples = data.base.subset(split[1]), data.samples_of(split[1])
+    evaluation = _evaluate_fold(config, model, training, val_base, val_samples, device)
+    history = []
+    if result_file.is_file():
+        history = json.loads(result_file.read_text(encoding="utf-8"))["history"]
+    n_train = len(data.training_side(split[0])[1])
+    result = FoldResult(fold, n_train, len(val_samples), evaluation, history, model_file.name)
     record = result.to_json() | {"probabilities": evaluation.probabilities}
     write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
     return result, model, training, val_samples, np.asarray(evaluation.probabilities)
@@ -337,11 +438,24 @@ def _predictions_csv(rows: list[tuple[int, SampleDataset, np.ndarray]]) -> str:
     return buffer.getvalue()
 
 
-def cross_validate(config: TrainConfig, resume: bool = False, show_progress: bool = True) -> CVResult:
+def cross_validate(
+    config: TrainConfig,
+    resume: bool = False,
+    show_progress: bool = True,
+    only_folds: Sequence[int] | None = None,
+    reevaluate: bool = False,
+) -> CVResult | None:
     """Train and evaluate ``config.folds`` models on grouped stratified folds; write the run folder.
 
+    Args:
+        resume: continue from the run folder's checkpoints and reuse finished folds.
+        only_folds: train just these folds (numbered from 1), so that several processes or machines can
+            share a run folder; nothing run-wide is written and ``None`` is returned. A later call without
+            it and with ``resume`` reuses the finished folds and writes the run's files.
+        reevaluate: train nothing; measure every fold's saved model again on the configured data.
+
     Raises:
-        StenoscopeError: bad settings, unreadable data, or too few groups for the folds.
+        StenoscopeError: bad settings, unreadable data, a fold number out of range, too few groups.
     """
     from stenoscope.models import Ensemble, save_model
 
@@ -355,17 +469,25 @@ def cross_validate(config: TrainConfig, resume: bool = False, show_progress: boo
         splits = [holdout_split(data.base, config.data.path, config.holdout)]
     else:
         splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.seed)
+    wanted = range(1, len(splits) + 1)
+    if only_folds is not None:
+        outside = sorted(set(only_folds) - set(wanted))
+        if outside:
+            raise StenoscopeError(f"fold {outside[0]} does not exist (folds are 1 to {len(splits)})")
+        wanted = sorted(set(only_folds))
     fold_results, models, records, rows = [], [], [], []
     progress = _progress() if show_progress else None
     with progress if progress is not None else nullcontext():
-        for fold, split in enumerate(splits):
+        for fold in (number - 1 for number in wanted):
             result, model, training, val_samples, probabilities = _run_fold(
-                config, recipe, data, fold, split, device, resume, progress
+                config, recipe, data, fold, splits[fold], device, resume, progress, reevaluate
             )
             fold_results.append(result.to_json())
             models.append(model.cpu().eval())
             records.append(training)
             rows.append((fold + 1, val_samples, probabilities))
+    if only_folds is not None:
+        return None
     roc_curve_png(
         [(f"fold {fold}", dataset.labels, probabilities) for fold, dataset, probabilities in rows],
         out / "roc.png",
@@ -383,7 +505,7 @@ def cross_validate(config: TrainConfig, resume: bool = False, show_progress: boo
     save_model(ensemble, out / "ensemble.safetensors", training=training, folds=config.folds, summary=summary)
     result = CVResult(
         config=config.to_json(),
-        data={"base": data.base.summary(), "samples": data.samples.summary()},
+        data=data.summary(),
         folds=fold_results,
         summary=summary,
         files={"ensemble": "ensemble.safetensors", "roc": "roc.png", "predictions": "predictions.csv"},
