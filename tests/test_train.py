@@ -236,6 +236,34 @@ def test_same_seed_same_run_and_resume_continues_exactly(tmp_path, ovalle_dir, m
     assert [record["epoch"] for record in history] == [1, 2]
 
 
+def test_folds_trained_apart_then_resumed_equal_one_run_and_reevaluate_keeps_history(
+    cli, tmp_path, ovalle_dir
+):
+    config = _ovalle_config(tmp_path, ovalle_dir, epochs=1, folds=2)
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    assert cli("train", config, "--out", together, "--json").code == 0
+    for fold in (2, 1):  # as two processes would, in any order
+        trained = cli("train", config, "--out", apart, "--fold", fold)
+        assert trained.code == 0 and f"trained fold(s) {fold}" in trained.out
+        assert not (apart / "results.json").exists()
+    assert (apart / "fold_1" / "model.safetensors").is_file()
+    assert cli("train", config, "--out", apart, "--resume", "--json").code == 0
+    assert (apart / "predictions.csv").read_text() == (together / "predictions.csv").read_text()
+
+    before = json.loads((apart / "results.json").read_text())
+    (apart / "fold_1" / "checkpoint.pt").unlink()  # re-evaluating must not need (or use) checkpoints
+    assert cli("train", config, "--out", apart, "--reevaluate", "--json").code == 0
+    after = json.loads((apart / "results.json").read_text())
+    assert [fold["history"] for fold in after["folds"]] == [fold["history"] for fold in before["folds"]]
+    assert after["summary"]["auc"] == before["summary"]["auc"]
+
+    outside = cli("train", config, "--out", apart, "--fold", 3)
+    assert outside.code != 0 and "fold 3 does not exist" in outside.err and outside.err.count("\n") == 1
+    (apart / "fold_2" / "model.safetensors").unlink()
+    missing = cli("train", config, "--out", apart, "--reevaluate")
+    assert missing.code != 0 and "no " in missing.err and "re-evaluate" in missing.err
+
+
 def _arcade_subset(arcade_dir: Path, target: Path, count: int = 20) -> Path:
     """A COCO folder of the first ``count`` ARCADE train frames (images linked, not copied)."""
     data = json.loads((arcade_dir / "train" / "annotations" / "train.json").read_text())
@@ -305,6 +333,53 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     )
     assert regions.code == 0, regions.err
     assert regions.json()["metrics"]["auc"] is not None
+
+
+def test_train_extra_joins_every_training_side_and_never_validation(tmp_path, arcade_dir, ovalle_dir, cli):
+    from stenoscope.train.cv import load_training_data
+
+    subset = _arcade_subset(arcade_dir, tmp_path / "arcade", count=12)
+    config = {
+        "seed": 0,
+        "folds": 2,
+        "epochs": 1,
+        "batch_size": 4,
+        "bootstrap": 20,
+        "device": "cpu",
+        "model": TINY_MODEL | {"kwargs": TINY_MODEL["kwargs"] | {"heatmap_head": True, "heatmap_chans": 8}},
+        "data": {
+            "path": str(subset),
+            "format": "coco",
+            "input_size": 128,
+            "train_extra": [{"format": "synthetic", "options": {"n": 6, "size": 96}}],
+        },
+    }
+    (tmp_path / "extra.yaml").write_text(yaml.safe_dump(config))
+    data = load_training_data(load_config(tmp_path / "extra.yaml"))
+    assert len(data.base) == 12 and len(data.extra_base) == 6
+    base, samples = data.training_side(np.arange(5))
+    assert len(base) == len(samples) == 11
+    assert base[0].image.shape == (512, 512) and base[10].image.shape == (96, 96)  # each by its own reader
+    assert base[10].source.startswith("synthetic:")
+
+    result = cli("train", tmp_path / "extra.yaml", "--out", tmp_path / "run", "--json")
+    assert result.code == 0, result.err
+    run = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert run["data"]["train_extra"]["base"]["samples"] == 6
+    for fold in run["folds"]:
+        assert fold["n_train"] + fold["n_val"] == 12 + 6
+        assert fold["dataset"]["samples"] == fold["n_val"]  # validated on ARCADE frames only
+    (tmp_path / "bad.yaml").write_text(
+        yaml.safe_dump(config | {"data": config["data"] | {"train_extra": [{"path": "x"}]}})
+    )
+    bad = cli("train", tmp_path / "bad.yaml")
+    assert bad.code != 0 and "train_extra" in bad.err and bad.err.count("\n") == 1
+    patches = {"format": "imagefolder", "path": str(ovalle_dir)}
+    (tmp_path / "bad.yaml").write_text(
+        yaml.safe_dump(config | {"data": config["data"] | {"train_extra": [patches]}})
+    )
+    mixed = cli("train", tmp_path / "bad.yaml")
+    assert mixed.code != 0 and "region samples where the data has frame samples" in mixed.err
 
 
 def _paper_run_config(

@@ -33,6 +33,9 @@ class DataConfig:
         input_size: frames are resized to this square size first (``null`` keeps their size; then all
             frames must share it). Region crops have their own ``regions.size``.
         regions: crop settings for ``samples: regions``.
+        train_extra: more datasets, each ``{format, path, options}``, added to the training side of every
+            fold and never validated on: e.g. synthetic frames beside real ones, whose effect is then
+            measured on real frames alone.
     """
 
     format: str = "auto"
@@ -41,6 +44,7 @@ class DataConfig:
     samples: str = "frames"
     input_size: int | None = None
     regions: dict[str, Any] = field(default_factory=dict)
+    train_extra: list[dict[str, Any]] = field(default_factory=list)
 
     def region_options(self, seed: int) -> RegionOptions:
         try:
@@ -130,12 +134,23 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         data.path = str((base_dir / data.path).resolve())
     if config.init and base_dir is not None and not Path(config.init).is_absolute():
         config.init = str((base_dir / config.init).resolve())
+    data.train_extra = [_extra_dataset(item, base_dir) for item in data.train_extra or []]
     if data.samples not in ("frames", "regions"):
         raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
     config.data, config.heatmap = data, heatmap
     if not isinstance(config.model, dict) or "name" not in config.model:
         raise StenoscopeError("config 'model' must be a mapping with a 'name' (and optional 'kwargs')")
     return config
+
+
+def _extra_dataset(item: Any, base_dir: Path | None) -> dict[str, Any]:
+    """One ``data.train_extra`` entry, checked, with its path resolved like ``data.path``."""
+    if not isinstance(item, dict) or set(item) - {"format", "path", "options"} or "format" not in item:
+        raise StenoscopeError("each data.train_extra entry must be a mapping of format, path and options")
+    extra = {"format": item["format"], "path": item.get("path"), "options": dict(item.get("options") or {})}
+    if extra["path"] and base_dir is not None and not Path(extra["path"]).is_absolute():
+        extra["path"] = str((base_dir / extra["path"]).resolve())
+    return extra
 
 
 def load_config(path: str | Path) -> TrainConfig:
