@@ -34,7 +34,11 @@ def test_classification_metrics_by_hand():
     # AUC by hand: pairs (pos > neg) = 0.4>{0.1,0.3}, 0.7,0.9 > all, 0.5>{0.1,0.3} -> 10 of 12
     assert auc(LABELS, PROBS) == pytest.approx(10 / 12)
     result = classification_metrics(LABELS, PROBS)
-    assert result["n"] == 7 and result["n_positive"] == 4
+    assert result["n"] == 7 and result["n_positive"] == 4 and result["threshold"] == 0.5
+    # at 0.35: 0 1 0 | 1 1 1 1 -> TN 2, FP 1, FN 0, TP 4
+    lower = classification_metrics(LABELS, PROBS, threshold=0.35)
+    assert lower["sensitivity"] == 1.0 and lower["accuracy"] == pytest.approx(6 / 7)
+    assert lower["auc"] == result["auc"] and lower["threshold"] == 0.35
     assert auc([1, 1], [0.2, 0.9]) is None
     assert specificity([1, 1], [0.2, 0.9]) is None
 
@@ -63,6 +67,10 @@ def test_clip_majority_vote_and_mean_probability():
     # b: 3 of 5 positive -> positive (wrong); mean 0.38 -> negative (right)
     assert clip_accuracy(labels, probs, groups, "vote") == pytest.approx(0.5)
     assert clip_accuracy(labels, probs, groups, "mean") == pytest.approx(1.0)
+    # frames called at 0.65: a has 3 of 5 (positive, right), b none (negative, right)
+    assert clip_accuracy(labels, probs, groups, "vote", threshold=0.65) == pytest.approx(1.0)
+    # mean at 0.6: a 0.52 -> negative (wrong), b 0.38 -> negative (right)
+    assert clip_accuracy(labels, probs, groups, "mean", threshold=0.6) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="rule"):
         clip_accuracy(labels, probs, groups, "max")
 

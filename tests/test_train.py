@@ -502,3 +502,19 @@ def test_init_with_a_fold_placeholder_starts_each_fold_from_its_own_file(tmp_pat
     assert any(
         not torch.equal(a, b) for a, b in zip(starts[1].parameters(), starts[2].parameters(), strict=True)
     )
+
+
+def test_evaluate_calls_whole_frames_at_the_models_own_threshold(tmp_path, arcade_dir):
+    from stenoscope.evaluate import evaluate_path
+    from stenoscope.models import create_model, save_model
+
+    subset = _arcade_subset(arcade_dir, tmp_path / "arcade", count=4)
+    model = create_model("default", **TINY_MODEL["kwargs"])
+    results = {}
+    for name, metadata in {"plain": {}, "zero": {"threshold": 0.0}}.items():
+        path = save_model(model, tmp_path / f"{name}.safetensors", **metadata)
+        results[name] = evaluate_path(path, subset, format="coco", n_boot=10)
+    assert results["plain"].metrics["threshold"] == 0.5
+    # every probability is >= 0: all four frames (each with a lesion) are called stenotic
+    assert results["zero"].metrics["threshold"] == 0.0 and results["zero"].metrics["sensitivity"] == 1.0
+    assert results["zero"].probabilities == results["plain"].probabilities

@@ -26,6 +26,7 @@ from stenoscope.evaluate.metrics import (
     FP_RATES,
     HIT_MARGIN,
     ImageHits,
+    at_threshold,
     bootstrap_ci,
     bootstrap_intervals,
     classification_metrics,
@@ -68,19 +69,39 @@ def _interval(value: tuple[float, float] | None) -> list[float] | None:
 
 
 def classification_with_ci(
-    labels: np.ndarray, probabilities: np.ndarray, groups: list[str], n_boot: int, seed: int
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    groups: list[str],
+    n_boot: int,
+    seed: int,
+    threshold: float = 0.5,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Point estimates and group-resampled 95% CIs of AUC, accuracy, sensitivity and specificity."""
-    metrics = classification_metrics(labels, probabilities)
+    """Point estimates and group-resampled 95% CIs of AUC, accuracy, sensitivity and specificity, calls
+    at probability >= ``threshold``."""
+    metrics = classification_metrics(labels, probabilities, threshold)
     ci = {
-        name: _interval(bootstrap_ci(fn, labels, probabilities, n_resamples=n_boot, seed=seed, groups=groups))
-        for name, fn in CLASSIFICATION_METRICS.items()
+        name: _interval(
+            bootstrap_ci(
+                at_threshold(name, threshold),
+                labels,
+                probabilities,
+                n_resamples=n_boot,
+                seed=seed,
+                groups=groups,
+            )
+        )
+        for name in CLASSIFICATION_METRICS
     }
     return metrics, ci
 
 
 def clip_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, groups: list[str], n_boot: int, seed: int
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    groups: list[str],
+    n_boot: int,
+    seed: int,
+    threshold: float = 0.5,
 ) -> dict[str, Any] | None:
     """Clip-wise accuracy by majority vote and by mean probability, when some group has several frames."""
     if len(set(groups)) == len(groups):
@@ -89,9 +110,9 @@ def clip_metrics(
     for rule in ("vote", "mean"):
 
         def metric(y: np.ndarray, p: np.ndarray, g: np.ndarray, rule: str = rule) -> float | None:
-            return clip_accuracy(y, p, list(g), rule)
+            return clip_accuracy(y, p, list(g), rule, threshold)
 
-        result[f"accuracy_{rule}"] = clip_accuracy(labels, probabilities, groups, rule)
+        result[f"accuracy_{rule}"] = clip_accuracy(labels, probabilities, groups, rule, threshold)
         result[f"accuracy_{rule}_ci95"] = _interval(
             bootstrap_ci(
                 metric,
@@ -196,6 +217,7 @@ def evaluate_model(
     n_boot: int = 1000,
     seed: int = 0,
     localisation: bool = True,
+    threshold: float = 0.5,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``dataset``.
 
@@ -203,6 +225,8 @@ def evaluate_model(
         pipeline: input transforms for the dataset's samples (see ``recipes.inference_pipeline``).
         frame_pipeline: transforms for whole frames in localisation (default ``pipeline``).
         localisation: score peaks when the dataset holds whole frames with boxes.
+        threshold: probability at which a sample is called stenotic (accuracy, sensitivity, specificity,
+            clip votes); a published model's own threshold for whole frames (:func:`evaluate_path`).
     """
     from stenoscope.train.loop import predict
 
@@ -210,8 +234,10 @@ def evaluate_model(
     model = model.to(device).eval()
     probabilities = predict(model, dataset, pipeline, device)
     labels, groups = dataset.labels, dataset.groups
-    metrics, ci = classification_with_ci(labels, probabilities, groups, n_boot, seed)
-    clip = clip_metrics(labels, probabilities, groups, n_boot, seed) if dataset.kind == "frame" else None
+    metrics, ci = classification_with_ci(labels, probabilities, groups, n_boot, seed, threshold)
+    clip = None
+    if dataset.kind == "frame":
+        clip = clip_metrics(labels, probabilities, groups, n_boot, seed, threshold)
     local = None
     if localisation and dataset.kind == "frame" and dataset.has_boxes:
         sources, boxes = collect_peaks(model, dataset, frame_pipeline or pipeline, device, probabilities)
@@ -263,6 +289,11 @@ def evaluate_path(
     elif samples != "frames":
         raise StenoscopeError(f"samples must be 'frames' or 'regions', got {samples!r}")
     mean = model.preprocess.mean
+    # whole frames are called as `stenoscope analyze` calls key frames: at the model's own threshold;
+    # crops get the classification head's softmax, for which that threshold was not set
+    threshold = 0.5
+    if dataset.kind == "frame":
+        threshold = float(getattr(model, "checkpoint_metadata", {}).get("threshold", 0.5))
     result = evaluate_model(
         model,
         dataset,
@@ -271,6 +302,7 @@ def evaluate_path(
         device=resolved,
         n_boot=n_boot,
         seed=seed,
+        threshold=threshold,
     )
     if out is not None:
         from stenoscope._fs import write_text_atomic

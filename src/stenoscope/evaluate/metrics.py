@@ -73,13 +73,29 @@ CLASSIFICATION_METRICS: dict[str, Metric] = {
 }
 
 
-def classification_metrics(labels: Sequence[int], probabilities: Sequence[float]) -> dict[str, float | None]:
-    """AUC, accuracy, sensitivity and specificity (threshold 0.5) plus the counts."""
+def at_threshold(name: str, threshold: float) -> Metric:
+    """The classification metric ``name`` with its decision threshold fixed (AUC has none)."""
+    metric = CLASSIFICATION_METRICS[name]
+    if name == "auc":
+        return metric
+    return lambda labels, probabilities: metric(labels, probabilities, threshold)
+
+
+def classification_metrics(
+    labels: Sequence[int], probabilities: Sequence[float], threshold: float = 0.5
+) -> dict[str, float | None]:
+    """AUC, accuracy, sensitivity and specificity (probability >= ``threshold`` is a positive call) plus
+    the counts and the threshold."""
     labels_array = np.asarray(labels)
     result: dict[str, Any] = {
-        name: fn(labels_array, np.asarray(probabilities)) for name, fn in CLASSIFICATION_METRICS.items()
+        name: at_threshold(name, threshold)(labels_array, np.asarray(probabilities))
+        for name in CLASSIFICATION_METRICS
     }
-    result |= {"n": int(labels_array.size), "n_positive": int((labels_array == 1).sum())}
+    result |= {
+        "n": int(labels_array.size),
+        "n_positive": int((labels_array == 1).sum()),
+        "threshold": float(threshold),
+    }
     return result
 
 
@@ -161,13 +177,18 @@ def bootstrap_intervals(
 
 
 def clip_predictions(
-    labels: Sequence[int], probabilities: Sequence[float], groups: Sequence[str], rule: str = "vote"
+    labels: Sequence[int],
+    probabilities: Sequence[float],
+    groups: Sequence[str],
+    rule: str = "vote",
+    threshold: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One label and one score per group (clip).
 
     Args:
-        rule: ``vote``: the share of the clip's frames predicted positive (the paper's majority vote:
-            positive when more than half are; a tie counts as positive); ``mean``: the mean probability.
+        rule: ``vote``: the share of the clip's frames predicted positive (probability >= ``threshold``;
+            the paper's majority vote: positive when more than half are, a tie counts as positive);
+            ``mean``: the mean probability.
 
     Returns:
         ``(labels, scores)``; a clip's label is positive when any of its frames is.
@@ -180,7 +201,7 @@ def clip_predictions(
         member = ids == index
         clip_labels[index] = int(labels_array[member].max())
         if rule == "vote":
-            scores[index] = float((probability[member] >= 0.5).mean())
+            scores[index] = float((probability[member] >= threshold).mean())
         elif rule == "mean":
             scores[index] = float(probability[member].mean())
         else:
@@ -189,11 +210,16 @@ def clip_predictions(
 
 
 def clip_accuracy(
-    labels: Sequence[int], probabilities: Sequence[float], groups: Sequence[str], rule: str = "vote"
+    labels: Sequence[int],
+    probabilities: Sequence[float],
+    groups: Sequence[str],
+    rule: str = "vote",
+    threshold: float = 0.5,
 ) -> float | None:
-    """Clip-wise accuracy by majority vote (``vote``) or by mean probability >= 0.5 (``mean``)."""
-    clip_labels, scores = clip_predictions(labels, probabilities, groups, rule)
-    return accuracy(clip_labels, scores)
+    """Clip-wise accuracy by majority vote of frame calls at ``threshold`` (``vote``: positive when at
+    least half the frames are) or by mean probability >= ``threshold`` (``mean``)."""
+    clip_labels, scores = clip_predictions(labels, probabilities, groups, rule, threshold)
+    return accuracy(clip_labels, scores, 0.5 if rule == "vote" else threshold)
 
 
 # ---------------------------------------------------------------- localisation
