@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from stenoscope.evaluate.model_card import render_model_card
+from stenoscope.evaluate.model_card import STUDIES, render_model_card
 from stenoscope.train.cv import _summary
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "arcade"
-CV_NOT_RUN = "Grouped 5-fold cross-validation over train + val: not run"
+CV_NOT_RUN = "grouped 5-fold cross-validation over train + val: not run"
 
 
 def _cv_run(held_out: dict, pointing: list[float]) -> dict:
@@ -48,10 +48,22 @@ def test_a_cross_validated_run_gets_fold_means_intervals_and_per_fold_rows(resul
     stage1_epochs = len(json.loads((results / "holdout_stage1.json").read_text())["folds"][0]["history"])
     assert f"stage 1 for {stage1_epochs} epochs" in card[card.index("## Held-out evaluation") :]
     assert CV_NOT_RUN not in card
-    # each ablation row sits under the run it changes one setting of
-    ablations = card[card.index("## Ablations") :]
-    assert ablations.index("| shipped procedure (two stages") < ablations.index("| shipped procedure without")
-    assert ablations.index("| release 1 reference") < ablations.index("| release 1 procedure with the paper")
+    # the comparison table: the shipped procedure first, then one row per study whose results exist
+    table = card[card.index("## Comparisons") :]
+    table = table[: table.index("\n## ")]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert rows[0].startswith("| shipped procedure (two stages")
+    present = [study for study in STUDIES if (results / study.file).is_file()]
+    labels = [study.label(json.loads((results / study.file).read_text())) for study in present]
+    assert [row.split(" | ")[0][2:] for row in rows[1:]] == labels
+
+
+def test_a_missing_study_is_listed_as_not_run_and_gets_no_row(results: Path) -> None:
+    study = STUDIES[0]
+    (results / study.file).unlink()
+    card = render_model_card(results)
+    assert f"- {study.change}: not run; no numbers exist." in card
+    assert f"| {study.change} |" not in card
 
 
 def test_a_held_out_run_alone_says_cross_validation_was_not_run(results: Path) -> None:
