@@ -26,8 +26,8 @@ stenoscope train configs/arcade-holdout.yaml --json >> runs/arcade-holdout.log 2
 cp runs/arcade-holdout-heatmap/results.json results/arcade/holdout_stage1.json
 cp runs/arcade-holdout/results.json results/arcade/holdout.json
 # the held-out comparisons the card shows (same split): without attention, the paper recipe, one stage
-# (release 1), synthetic frames added, a heavier stage-2 heat-map loss, stage 1 at 512 px (--reevaluate
-# measures a run trained elsewhere)
+# (release 1), synthetic frames added, a heavier heat-map loss or a lower learning rate in stage 2, stage 1
+# at 512 px (--reevaluate measures a run trained elsewhere)
 stenoscope train configs/arcade-holdout-no-attention-heatmap.yaml --json > runs/arcade-holdout-no-attention.log 2>&1
 stenoscope train configs/arcade-holdout-no-attention.yaml --json >> runs/arcade-holdout-no-attention.log 2>&1
 cp runs/arcade-holdout-no-attention/results.json results/arcade/ablation_attention.json
@@ -42,6 +42,8 @@ stenoscope train configs/arcade-holdout-synthetic.yaml --json >> runs/arcade-hol
 cp runs/arcade-holdout-synthetic/results.json results/arcade/synthetic.json
 stenoscope train configs/arcade-holdout-heat-weight-3.yaml --json > runs/arcade-holdout-heat-weight-3.log 2>&1
 cp runs/arcade-holdout-heat-weight-3/results.json results/arcade/heat_weight_3.json
+stenoscope train configs/arcade-holdout-low-lr.yaml --json > runs/arcade-holdout-low-lr.log 2>&1
+cp runs/arcade-holdout-low-lr/results.json results/arcade/low_lr.json
 stenoscope train configs/arcade-holdout-512-heatmap.yaml --json > runs/arcade-holdout-512.log 2>&1
 cp runs/arcade-holdout-512-heatmap/results.json results/arcade/probe_512_stage1.json
 stenoscope model-card results/arcade --out MODEL_CARD.md
