@@ -71,3 +71,13 @@ def test_a_held_out_run_alone_says_cross_validation_was_not_run(results: Path) -
     card = render_model_card(results)
     assert CV_NOT_RUN in card and "## Held-out evaluation: ARCADE `val`" in card
     assert "## Grouped" not in card
+
+
+def test_the_training_section_says_whether_synthetic_runs_were_measured(results: Path) -> None:
+    assert "- Synthetic runs: not used; their effect is measured in the comparison table" in (
+        render_model_card(results)
+    )
+    (results / "synthetic.json").unlink()
+    assert "- Synthetic runs: not used; whether they would help was not measured." in render_model_card(
+        results
+    )
