@@ -83,12 +83,16 @@ class TrainingData:
         return summary
 
 
-def _joined(first: SampleDataset, second: SampleDataset) -> SampleDataset:
-    """Both datasets' entries in one dataset, each entry still read by its own dataset's loader."""
+def _require_same_kind(first: SampleDataset, second: SampleDataset) -> None:
     if first.kind != second.kind:
         raise StenoscopeError(
             f"data.train_extra gives {second.kind} samples where the data has {first.kind} samples"
         )
+
+
+def _joined(first: SampleDataset, second: SampleDataset) -> SampleDataset:
+    """Both datasets' entries in one dataset, each entry still read by its own dataset's loader."""
+    _require_same_kind(first, second)
     return SampleDataset(first.entries + second.entries, _JoinedLoader(first, second), first.kind, first.name)
 
 
@@ -136,7 +140,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         for more in extras[1:]:
             extra = _joined(extra, more)
         training.extra_base, training.extra_samples = extra, _samples_for(config, extra)
-        _joined(training.samples.subset([]), training.extra_samples)  # one-line error now, not in fold 1
+        _require_same_kind(training.samples, training.extra_samples)  # a one-line error now, not in fold 1
     return training
 
 
@@ -267,7 +271,9 @@ def _run_fold(
     kind = data.samples.kind
     model_file, result_file = fold_dir / "model.safetensors", fold_dir / "result.json"
     if reevaluate:
-        return _reevaluate_fold(config, data, fold, split, device, model_file, result_file)
+        return _reevaluate_fold(
+            config, fold, len(train_samples), val_base, val_samples, device, model_file, result_file
+        )
     saved = json.loads(result_file.read_text(encoding="utf-8")) if resume and result_file.is_file() else None
     if saved is not None and model_file.is_file() and len(saved["history"]) >= recipe.epochs:
         # this fold finished earlier with at least the requested epochs: reuse it
@@ -365,9 +371,10 @@ def _evaluate_fold(
 
 def _reevaluate_fold(
     config: TrainConfig,
-    data: TrainingData,
     fold: int,
-    split: tuple[np.ndarray, np.ndarray],
+    n_train: int,
+    val_base: SampleDataset,
+    val_samples: SampleDataset,
     device: torch.device,
     model_file: Path,
     result_file: Path,
@@ -380,12 +387,10 @@ def _reevaluate_fold(
         raise StenoscopeError(f"fold {fold + 1}: no {model_file} to re-evaluate (train the fold first)")
     model = load_model(model_file, device=device).eval()
     training = model.checkpoint_metadata["training"]
-    val_base, val_samples = data.base.subset(split[1]), data.samples_of(split[1])
     evaluation = _evaluate_fold(config, model, training, val_base, val_samples, device)
     history = []
     if result_file.is_file():
         history = json.loads(result_file.read_text(encoding="utf-8"))["history"]
-    n_train = len(data.training_side(split[0])[1])
     result = FoldResult(fold, n_train, len(val_samples), evaluation, history, model_file.name)
     record = result.to_json() | {"probabilities": evaluation.probabilities}
     write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
