@@ -16,9 +16,11 @@ from stenoscope.data.transforms import (
     RandomGamma,
     RandomNoise,
     RandomRotation,
+    RandomZoom,
     Resize,
     SubtractImage,
 )
+from stenoscope.errors import StenoscopeError
 from stenoscope.train.recipes import get_recipe, inference_pipeline, input_transforms
 
 
@@ -103,6 +105,15 @@ def test_default_recipe_never_flips_whole_frames():
     assert "RandomFlip" in [type(t).__name__ for t in get_recipe("default").train_transforms("region")]
 
 
+def test_recipe_augment_settings_add_frame_flips_and_zoom():
+    names = [
+        type(t).__name__ for t in get_recipe("default", frame_flip=True, zoom=0.2).train_transforms("frame")
+    ]
+    assert names[:3] == ["RandomFlip", "RandomZoom", "RandomRotation"]
+    with pytest.raises(StenoscopeError, match="unknown recipe setting"):
+        get_recipe("default", mirror=True)
+
+
 def _dot_image(x: int, y: int, size: int = 64) -> np.ndarray:
     image = np.zeros((size, size), np.float32)
     image[y - 1 : y + 2, x - 1 : x + 2] = 1.0
@@ -122,6 +133,20 @@ def test_rotation_moves_boxes_with_the_content(angle):
     x, y = _brightest(rotated)
     bx, by, bw, bh = moved[0]
     assert bx <= x <= bx + bw and by <= y <= by + bh
+
+
+@pytest.mark.parametrize("scale", [0.8, 1.25])
+def test_zoom_moves_boxes_with_the_content(scale):
+    image = _dot_image(44, 20)
+    boxes = np.array([[40, 16, 8, 8]], np.float32)
+    zoomed, moved = RandomZoom(0.3).apply(image, boxes, {"scale": scale})
+    assert zoomed.shape == image.shape
+    x, y = _brightest(zoomed)
+    bx, by, bw, bh = moved[0]
+    assert bx <= x <= bx + bw and by <= y <= by + bh
+    np.testing.assert_allclose([bw, bh], [8 * scale, 8 * scale], rtol=1e-5)
+    # the dot moves away from the centre when zooming in, towards it when zooming out
+    assert (abs(x - 31.5) > abs(44 - 31.5)) == (scale > 1)
 
 
 def test_flip_and_crop_and_resize_move_boxes():

@@ -131,6 +131,9 @@ def test_config_rejects_unknown_keys_and_resolves_paths(tmp_path):
         config_from_dict({"epoch": 3})
     with pytest.raises(StenoscopeError, match="samples"):
         config_from_dict({"data": {"samples": "patches"}})
+    with pytest.raises(StenoscopeError, match="augment"):
+        config_from_dict({"augment": {"mirror": True}})
+    assert config_from_dict({"augment": {"zoom": 0.2}}).augment == {"zoom": 0.2}
     (tmp_path / "c.yaml").write_text("data: {path: sub/data, format: imagefolder}\nfolds: 3\n")
     config = load_config(tmp_path / "c.yaml")
     assert config.folds == 3 and Path(config.data.path) == (tmp_path / "sub" / "data").resolve()

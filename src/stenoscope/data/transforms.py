@@ -269,6 +269,38 @@ class RandomRotation(Transform):
         return rotated.astype(np.float32), _clip_boxes(out.astype(np.float32), height, width)
 
 
+class RandomZoom(Transform):
+    """Scale about the centre by a uniform factor in ``[1 - change, 1 + change]``, keeping the frame's size
+    (zooming in crops the border, zooming out reflects it); boxes scale with the image. Lesions and vessels
+    then come in more sizes than one centre's magnification gives."""
+
+    def __init__(self, change: float = 0.2) -> None:
+        if not 0 <= change < 1:
+            raise ValueError(f"zoom change must lie in [0, 1), got {change}")
+        self.change = float(change)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, int]) -> Params:
+        return {"scale": float(rng.uniform(1 - self.change, 1 + self.change))}
+
+    def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        scale = params["scale"]
+        if scale == 1:
+            return image, boxes
+        from scipy.ndimage import affine_transform
+
+        height, width = image.shape
+        centre = np.array([(height - 1) / 2, (width - 1) / 2])
+        # output pixel p samples input pixel centre + (p - centre) / scale
+        zoomed = affine_transform(
+            image, np.full(2, 1 / scale), offset=centre - centre / scale, order=1, mode="reflect"
+        )
+        moved = boxes.copy()
+        moved[:, 0] = (boxes[:, 0] - centre[1]) * scale + centre[1]
+        moved[:, 1] = (boxes[:, 1] - centre[0]) * scale + centre[0]
+        moved[:, 2:] = boxes[:, 2:] * scale
+        return zoomed.astype(np.float32), _clip_boxes(moved, height, width)
+
+
 class RandomGamma(Transform):
     """Gamma ``exp(g)``, ``g`` uniform in ``[-log_range, log_range]`` (vessel vs background contrast)."""
 

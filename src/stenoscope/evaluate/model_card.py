@@ -209,9 +209,8 @@ def _training_section(
         f"- Recipe `{recipe['name']}`: {recipe['optimizer']} lr {recipe['lr']:g}, weight decay "
         f"{recipe['weight_decay']:g}, {recipe['schedule']} schedule with {recipe['warmup_epochs']:g} warm-up "
         f"epoch(s), batch {recipe['batch_size']} region crops + {config['heatmap']['batch_size']} whole "
-        f"frames per step, {epochs} epoch{'s' if epochs != 1 else ''}; augmentation: rotation, gamma, "
-        "intensity shifts, blur, noise "
-        "(crops also flipped; whole frames never flipped: left-right carries the projection).",
+        f"frames per step, {epochs} epoch{'s' if epochs != 1 else ''}; augmentation: "
+        f"{_augmentation_phrase(recipe)}.",
         f"- Heat-map head: whole frames resized to {config['data']['input_size']} px with their boxes, "
         f"Gaussian targets at box centres (sigma {config['heatmap']['sigma_scale']:g} x box size), "
         f"CenterNet focal loss (weight {config['heatmap']['weight']:g}).",
@@ -569,6 +568,22 @@ def _synthetic(run: dict[str, Any]) -> str:
     return f"{extra['samples']} frames from stenoscope.synth, {extra['positives']} of them with stenoses"
 
 
+def _augmentation_phrase(recipe: dict[str, Any]) -> str:
+    zoom = f"zoom up to {recipe['zoom']:.0%}, " if recipe.get("zoom") else ""
+    flips = (
+        "crops and whole frames flipped both ways"
+        if recipe.get("frame_flip")
+        else "crops also flipped; whole frames never flipped: left-right carries the projection"
+    )
+    return f"{zoom}rotation, gamma, intensity shifts, blur, noise ({flips})"
+
+
+def _augmentation(run: dict[str, Any]) -> str:
+    augment = run["config"]["augment"]
+    flips = "flips both ways, " if augment.get("frame_flip") else ""
+    return f"{_epochs(run)}, {flips}zoom up to {augment.get('zoom', 0):.0%}"
+
+
 @dataclass(frozen=True)
 class Study:
     """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
@@ -584,7 +599,7 @@ class Study:
 
 
 # The held-out comparison table, in order. The first six each change one thing of the shipped procedure
-# (``holdout.json``); the last three compare stage 1 alone: 256 px, 256 px for longer, 512 px.
+# (``holdout.json``); the last four compare stage 1 alone: 256 px, for longer, with more augmentation, 512 px.
 STUDIES = (
     Study(
         "ablation_attention.json",
@@ -632,6 +647,12 @@ STUDIES = (
         "stage 1 alone, 256 px input, longer",
         "`configs/arcade-holdout-heatmap-long.yaml`",
         _epochs,
+    ),
+    Study(
+        "stage1_augment.json",
+        "stage 1 alone, 256 px input, whole frames also flipped and zoomed",
+        "`configs/arcade-holdout-heatmap-augment.yaml`",
+        _augmentation,
     ),
     Study(
         "probe_512_stage1.json",

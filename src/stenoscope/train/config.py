@@ -19,6 +19,9 @@ from typing import Any
 from stenoscope.data.regions import RegionOptions
 from stenoscope.errors import InputError, StenoscopeError
 
+# the recipe's augmentation settings a config may replace
+AUGMENT_KEYS = {"frame_flip", "zoom"}
+
 
 @dataclass
 class DataConfig:
@@ -85,6 +88,9 @@ class TrainConfig:
     validation set instead of ``folds``-fold CV: the model trains on every other frame and is evaluated on
     the held-out frames whose group (near-duplicate set) does not also occur in training.
 
+    ``augment`` replaces the recipe's augmentation settings (``frame_flip``, ``zoom``: see
+    :class:`~stenoscope.train.recipes.Recipe`).
+
     ``init`` is a stenoscope model file (``.safetensors``: the shipped model, another run's fold model)
     whose weights every fold starts from instead of random ones: fine-tuning, e.g. on a centre's own
     labelled clips, or training in stages. Its architecture must match ``model``. ``{fold}`` in it stands
@@ -102,6 +108,7 @@ class TrainConfig:
     lr: float | None = None
     device: str = "auto"
     threads: int | None = None
+    augment: dict[str, Any] = field(default_factory=dict)
     bootstrap: int = 1000
     model: dict[str, Any] = field(default_factory=lambda: {"name": "default", "kwargs": {}})
     init: str | None = None
@@ -138,6 +145,8 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     if data.samples not in ("frames", "regions"):
         raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
     config.data, config.heatmap = data, heatmap
+    if not isinstance(config.augment, dict) or set(config.augment) - AUGMENT_KEYS:
+        raise StenoscopeError(f"config 'augment' takes only {', '.join(sorted(AUGMENT_KEYS))}")
     if not isinstance(config.model, dict) or "name" not in config.model:
         raise StenoscopeError("config 'model' must be a mapping with a 'name' (and optional 'kwargs')")
     return config

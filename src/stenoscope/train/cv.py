@@ -466,7 +466,9 @@ def cross_validate(
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    recipe = get_recipe(config.recipe, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr)
+    recipe = get_recipe(
+        config.recipe, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, **config.augment
+    )
     device = resolve_device(config.device)
     out = Path(config.out)
     data = load_training_data(config)

@@ -31,6 +31,7 @@ from stenoscope.data.transforms import (
     RandomGamma,
     RandomNoise,
     RandomRotation,
+    RandomZoom,
     Resize,
     SubtractImage,
     Transform,
@@ -53,6 +54,10 @@ class Recipe:
         warmup_epochs: length of the linear warm-up.
         mean_image: subtract the mean image of the fold's training set (the paper's normalisation).
         center_crop: validation/inference centre crop (the paper: 500 of 512).
+        frame_flip: flip whole frames too, both ways (crops always are): for localisation, where a lesion
+            looks the same in a mirrored projection; off for classifiers of whole frames, whose anatomy
+            (LAO vs RAO) a mirror changes.
+        zoom: scale frames and crops by up to this share either way (0: never).
     """
 
     name: str
@@ -65,14 +70,18 @@ class Recipe:
     warmup_epochs: float
     mean_image: bool
     center_crop: bool
+    frame_flip: bool = False
+    zoom: float = 0.0
 
     def train_transforms(self, kind: str) -> list[Transform]:
         """Random augmentation for ``kind`` ``"frame"`` or ``"region"`` samples."""
         if self.name == "paper":
             return [IntensityShift(PAPER_SHIFTS), OffsetCrop(PAPER_CROP, PAPER_OFFSETS, PAPER_REFERENCE)]
         transforms: list[Transform] = []
-        if kind == "region":
+        if kind == "region" or self.frame_flip:
             transforms.append(RandomFlip(horizontal=True, vertical=True))
+        if self.zoom:
+            transforms.append(RandomZoom(self.zoom))
         transforms += [
             RandomRotation(10.0),
             RandomGamma(0.3),
