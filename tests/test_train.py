@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,75 @@ def test_dense_loss_trains_the_classifier_in_joint_and_separate_heat_map_modes(t
         assert not torch.allclose(head_after(0.0, joint), head_after(1.0, joint))
 
 
+def test_freeze_keeps_named_modules_and_their_statistics_while_the_rest_trains(tmp_path):
+    from stenoscope.data import synthetic_dataset
+    from stenoscope.data.transforms import Compose
+    from stenoscope.models import create_model
+    from stenoscope.train import FitOptions, fit, get_recipe
+
+    frames = synthetic_dataset(n=6, size=64, seed=3, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
+    torch.manual_seed(0)
+    model = create_model("default", heatmap_head=True, **TINY_MODEL["kwargs"])
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    options = FitOptions(
+        recipe=get_recipe("default", epochs=1, batch_size=3, lr=1e-2),
+        epochs=1,
+        seed=0,
+        fold=0,
+        device=torch.device("cpu"),
+        checkpoint_dir=tmp_path,
+        dense_weight=1.0,
+        freeze=("stem", "stages", "decoder"),
+    )
+    fit(model, frames, Compose([]), options, frames, Compose([]))
+    after = model.state_dict()
+    kept = [name for name in before if not name.startswith("head.")]
+    assert any("running_mean" in name for name in kept)
+    for name in kept:
+        torch.testing.assert_close(after[name], before[name], msg=name)
+    assert not torch.equal(after["head.weight"], before["head.weight"])
+    with pytest.raises(StenoscopeError, match="names no parameter"):
+        fit(model, frames, Compose([]), replace(options, freeze=("stage",)))
+    with pytest.raises(StenoscopeError, match="no parameter to train"):
+        fit(model, frames, Compose([]), replace(options, freeze=("stem", "stages", "decoder", "head")))
+
+
+def test_bfloat16_training_follows_float32_closely(tmp_path):
+    """Autocast changes the arithmetic, not the procedure: one seeded epoch in each precision ends near the
+    same weights (and not at the start), and an unknown precision is refused."""
+    from stenoscope.data import synthetic_dataset
+    from stenoscope.data.transforms import Compose
+    from stenoscope.models import create_model
+    from stenoscope.train import FitOptions, fit, get_recipe
+
+    frames = synthetic_dataset(n=6, size=64, seed=3, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
+
+    def decoder_after(precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        model = create_model("default", heatmap_head=True, **TINY_MODEL["kwargs"])
+        start = model.decoder.out.weight.detach().clone()
+        options = FitOptions(
+            recipe=get_recipe("default", epochs=1, batch_size=3, lr=1e-3),
+            epochs=1,
+            seed=0,
+            fold=0,
+            device=torch.device("cpu"),
+            checkpoint_dir=tmp_path / precision,
+            precision=precision,
+        )
+        fit(model, frames, Compose([]), options, frames, Compose([]))
+        return start, model.decoder.out.weight.detach()
+
+    start, float32 = decoder_after("float32")
+    _, bfloat16 = decoder_after("bfloat16")
+    assert bfloat16.dtype == torch.float32
+    step = (float32 - start).abs().max()
+    assert step > 0 and (bfloat16 - float32).abs().max() < 0.2 * step
+    assert not torch.equal(bfloat16, float32)  # autocast did change the arithmetic
+    with pytest.raises(StenoscopeError, match="precision"):
+        config_from_dict({"precision": "float16"})
+
+
 def test_learning_rate_warms_up_then_decays():
     assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
     assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
@@ -134,6 +204,8 @@ def test_config_rejects_unknown_keys_and_resolves_paths(tmp_path):
     with pytest.raises(StenoscopeError, match="augment"):
         config_from_dict({"augment": {"mirror": True}})
     assert config_from_dict({"augment": {"zoom": 0.2}}).augment == {"zoom": 0.2}
+    with pytest.raises(StenoscopeError, match="freeze"):
+        config_from_dict({"freeze": "stages"})
     (tmp_path / "c.yaml").write_text("data: {path: sub/data, format: imagefolder}\nfolds: 3\n")
     config = load_config(tmp_path / "c.yaml")
     assert config.folds == 3 and Path(config.data.path) == (tmp_path / "sub" / "data").resolve()

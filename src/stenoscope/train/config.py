@@ -19,6 +19,8 @@ from typing import Any
 from stenoscope.data.regions import RegionOptions
 from stenoscope.errors import InputError, StenoscopeError
 
+# training arithmetic: float32, or bfloat16 autocast of the forward passes
+PRECISIONS = ("float32", "bfloat16")
 # the recipe's augmentation settings a config may replace
 AUGMENT_KEYS = {"frame_flip", "zoom"}
 
@@ -91,6 +93,13 @@ class TrainConfig:
     ``augment`` replaces the recipe's augmentation settings (``frame_flip``, ``zoom``: see
     :class:`~stenoscope.train.recipes.Recipe`).
 
+    ``freeze`` lists parameter-name prefixes (module paths such as ``stages`` or ``decoder``) that keep the
+    weights they start with (from ``init``), batch-norm statistics included: e.g. a stage that trains the
+    classification head alone and leaves the heat map exactly as the previous stage made it.
+
+    ``precision: bfloat16`` runs training's forward passes under bfloat16 autocast (about twice as fast on
+    CPUs with AVX-512 BF16 or AMX; weights and losses stay float32); evaluation is always float32.
+
     ``init`` is a stenoscope model file (``.safetensors``: the shipped model, another run's fold model)
     whose weights every fold starts from instead of random ones: fine-tuning, e.g. on a centre's own
     labelled clips, or training in stages. Its architecture must match ``model``. ``{fold}`` in it stands
@@ -108,10 +117,12 @@ class TrainConfig:
     lr: float | None = None
     device: str = "auto"
     threads: int | None = None
+    precision: str = "float32"
     augment: dict[str, Any] = field(default_factory=dict)
     bootstrap: int = 1000
     model: dict[str, Any] = field(default_factory=lambda: {"name": "default", "kwargs": {}})
     init: str | None = None
+    freeze: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
 
@@ -145,6 +156,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     if data.samples not in ("frames", "regions"):
         raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
     config.data, config.heatmap = data, heatmap
+    if config.precision not in PRECISIONS:
+        raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    if not isinstance(config.freeze, list) or not all(isinstance(item, str) for item in config.freeze):
+        raise StenoscopeError("config 'freeze' must be a list of parameter-name prefixes")
     if not isinstance(config.augment, dict) or set(config.augment) - AUGMENT_KEYS:
         raise StenoscopeError(f"config 'augment' takes only {', '.join(sorted(AUGMENT_KEYS))}")
     if not isinstance(config.model, dict) or "name" not in config.model:

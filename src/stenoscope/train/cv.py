@@ -327,6 +327,8 @@ def _run_fold(
         dense_weight=config.heatmap.dense_weight,
         dense_dilate=config.data.region_options(config.seed).dilate,
         hard_negatives=config.heatmap.hard_negatives,
+        freeze=tuple(config.freeze),
+        precision=config.precision,
     )
     state = fit(model, train_samples, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
     model.eval()
