@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from stenoscope.data import (
@@ -202,3 +203,33 @@ def test_coco_json_file_and_missing_category(tmp_path):
     np.testing.assert_allclose(data.entries[0].boxes, [[2, 3, 4, 5]])
     with pytest.raises(InputError, match="category"):
         open_dataset(tmp_path / "annotations" / "a.json", category="plaque")
+
+
+def test_prepared_frames_train_exactly_as_frames_read_each_time(tmp_path):
+    """Resizing once up front, then augmenting, yields the batches that reading, resizing and augmenting
+    every epoch yields (the deterministic steps draw no random numbers)."""
+    from stenoscope.data.transforms import Compose, Resize
+    from stenoscope.train import get_recipe
+    from stenoscope.train.loop import make_batch
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for index in range(3):
+        path = tmp_path / f"{index}.png"
+        Image.fromarray((rng.random((96, 96)) * 255).astype(np.uint8)).save(path)
+        entries.append(Entry(str(path), 1, str(index), np.array([[10.0, 20.0, 30.0, 12.0]], np.float32)))
+    frames = SampleDataset(entries, lambda entry: np.asarray(Image.open(entry.source), np.float32) / 255)
+    augment = get_recipe("default").train_transforms("frame")
+    prepared = frames.prepared(Compose([Resize(48)]))
+    assert all(entry.image is not None for entry in prepared.entries) and prepared.labels.tolist() == [
+        1,
+        1,
+        1,
+    ]
+    once = make_batch(prepared, [0, 1, 2], Compose(augment), np.random.default_rng(7))
+    each = make_batch(frames, [0, 1, 2], Compose([Resize(48), *augment]), np.random.default_rng(7))
+    torch.testing.assert_close(once.images, each.images)
+    for a, b in zip(once.boxes, each.boxes, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # frames too big to hold stay read on demand
+    assert frames.prepared(Compose([]), max_bytes=1000) is frames

@@ -7,7 +7,7 @@ pixels are loaded on access (or kept in memory where a layout had to decode them
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,19 @@ class SampleDataset(Sequence[Sample]):
     @property
     def has_boxes(self) -> bool:
         return any(len(entry.boxes) for entry in self.entries)
+
+    def prepared(self, steps: Callable[..., Any], max_bytes: int = 2 * 1024**3) -> SampleDataset:
+        """The samples read and put through the deterministic ``steps`` (e.g. a ``Compose`` of resizing)
+        once and held in memory, so that training epochs skip decoding and resizing; this dataset itself
+        when the prepared pixels would pass ``max_bytes`` (frames kept at full size)."""
+        entries: list[Entry] = []
+        for index, entry in enumerate(self.entries):
+            sample = self[index]
+            result = steps(sample.image, sample.boxes, np.random.default_rng(0))
+            if result.image.nbytes * len(self.entries) > max_bytes:
+                return self
+            entries.append(replace(entry, image=result.image, boxes=result.boxes, region=None))
+        return SampleDataset(entries, None, self.kind, self.name)
 
     def subset(self, indices: Sequence[int]) -> SampleDataset:
         """A dataset of the chosen entries (same loader, kind and name)."""

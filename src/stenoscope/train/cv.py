@@ -298,15 +298,17 @@ def _run_fold(
     if recipe.mean_image:
         mean_image = _mean_image(train_samples, Compose(input_transforms(base_training, preprocess_mean)))
     training = _training_record(config, recipe, data, mean_image)
-    train_pipeline = Compose([*input_transforms(training, preprocess_mean), *recipe.train_transforms(kind)])
+    # the deterministic input steps run once, before the first epoch; each epoch only augments
+    train_samples = train_samples.prepared(Compose(input_transforms(training, preprocess_mean)))
+    train_pipeline = Compose(recipe.train_transforms(kind))
     eval_pipeline = inference_pipeline(training, preprocess_mean, kind)
     heat_data = heat_pipeline = None
     if _heatmap_enabled(config, model, data):
-        heat_data = train_samples if train_samples.kind == "frame" else train_base
-        heat_pipeline = train_pipeline
-        if heat_data is not train_samples:
+        heat_data, heat_pipeline = train_samples, train_pipeline
+        if train_samples.kind != "frame":
             resize = [Resize(config.data.input_size)] if config.data.input_size else []
-            heat_pipeline = Compose([*resize, *recipe.train_transforms("frame")])
+            heat_data = train_base.prepared(Compose(resize))
+            heat_pipeline = Compose(recipe.train_transforms("frame"))
 
     def validate(_: Any) -> dict[str, Any]:
         probabilities = predict(model, val_samples, eval_pipeline, device)
