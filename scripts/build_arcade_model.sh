@@ -27,7 +27,8 @@ cp runs/arcade-holdout-heatmap/results.json results/arcade/holdout_stage1.json
 cp runs/arcade-holdout/results.json results/arcade/holdout.json
 # the held-out comparisons the card shows (same split): without attention, the paper recipe, one stage
 # (release 1), synthetic frames added, a heavier heat-map loss or a lower learning rate in stage 2, stage 1
-# for longer, with flipped and zoomed frames and at 512 px (--reevaluate measures a run trained elsewhere)
+# for longer (float32, then bfloat16 with both kinds of stage 2), with flipped and zoomed frames and at
+# 512 px (--reevaluate measures a run trained elsewhere)
 stenoscope train configs/arcade-holdout-no-attention-heatmap.yaml --json > runs/arcade-holdout-no-attention.log 2>&1
 stenoscope train configs/arcade-holdout-no-attention.yaml --json >> runs/arcade-holdout-no-attention.log 2>&1
 cp runs/arcade-holdout-no-attention/results.json results/arcade/ablation_attention.json
@@ -46,6 +47,12 @@ stenoscope train configs/arcade-holdout-low-lr.yaml --json > runs/arcade-holdout
 cp runs/arcade-holdout-low-lr/results.json results/arcade/low_lr.json
 stenoscope train configs/arcade-holdout-heatmap-long.yaml --json > runs/arcade-holdout-heatmap-long.log 2>&1
 cp runs/arcade-holdout-heatmap-long/results.json results/arcade/stage1_long.json
+stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --json > runs/arcade-holdout-long-bf16.log 2>&1
+cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/stage1_long_bf16.json
+stenoscope train configs/arcade-holdout-long-bf16.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
+cp runs/arcade-holdout-long-bf16/results.json results/arcade/long_bf16.json
+stenoscope train configs/arcade-holdout-long-bf16-head.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
+cp runs/arcade-holdout-long-bf16-head/results.json results/arcade/long_bf16_head.json
 stenoscope train configs/arcade-holdout-heatmap-augment.yaml --json > runs/arcade-holdout-heatmap-augment.log 2>&1
 cp runs/arcade-holdout-heatmap-augment/results.json results/arcade/stage1_augment.json
 stenoscope train configs/arcade-holdout-512-heatmap.yaml --json > runs/arcade-holdout-512.log 2>&1

@@ -599,7 +599,9 @@ class Study:
 
 
 # The held-out comparison table, in order. The first six each change one thing of the shipped procedure
-# (``holdout.json``); the last four compare stage 1 alone: 256 px, for longer, with more augmentation, 512 px.
+# (``holdout.json``); then stage 1 alone: 256 px, for longer (in float32, in bfloat16), two stage-2 runs after
+# the longer bfloat16 stage 1 (all weights trained, the classification head alone), stage 1 with more
+# augmentation and at 512 px.
 STUDIES = (
     Study(
         "ablation_attention.json",
@@ -647,6 +649,22 @@ STUDIES = (
         "stage 1 alone, 256 px input, longer",
         "`configs/arcade-holdout-heatmap-long.yaml`",
         _epochs,
+    ),
+    Study(
+        "stage1_long_bf16.json",
+        "stage 1 alone, 256 px input, longer, in bfloat16",
+        "`configs/arcade-holdout-heatmap-long-bf16.yaml`",
+        _epochs,
+    ),
+    Study(
+        "long_bf16.json",
+        "both stages in bfloat16 after the longer stage 1",
+        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16.yaml`",
+    ),
+    Study(
+        "long_bf16_head.json",
+        "the same, stage 2 training the classification head alone (the rest frozen)",
+        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16-head.yaml`",
     ),
     Study(
         "stage1_augment.json",
