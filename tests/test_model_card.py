@@ -58,6 +58,23 @@ def test_a_cross_validated_run_gets_fold_means_intervals_and_per_fold_rows(resul
     assert [row.split(" | ")[0][2:] for row in rows[1:]] == labels
 
 
+def test_cross_validated_comparisons_show_fold_means_of_each_run(results: Path) -> None:
+    held_out = json.loads((results / "holdout_stage1.json").read_text())
+    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    (results / "training_stage1_long.json").write_text(json.dumps(_cv_run(held_out, [0.7, 0.8, 0.9])))
+    card = render_model_card(results)
+    table = card[card.index("## Comparisons (grouped cross-validation)") :]
+    table = table[: table.index("\n## ")]
+    rows = [line for line in table.splitlines() if line.startswith("| stage 1")]
+    assert len(rows) == 2
+    assert (
+        rows[0].split(" | ")[2] == "0.700 (0.452-0.948)" and rows[1].split(" | ")[2] == "0.800 (0.552-1.000)"
+    )
+    # one cross-validated run has nothing to be compared with
+    (results / "training_stage1_long.json").unlink()
+    assert "## Comparisons (grouped cross-validation)" not in render_model_card(results)
+
+
 def test_a_missing_study_is_listed_as_not_run_and_gets_no_row(results: Path) -> None:
     study = STUDIES[0]
     (results / study.file).unlink()

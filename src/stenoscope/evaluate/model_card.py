@@ -422,6 +422,7 @@ def render_model_card(results_dir: str | Path) -> str:
         ]
     if held_out is not None:
         out += _comparison_section(results_dir, held_out)
+    out += _cv_comparison_section(results_dir)
     out += _not_run(results_dir, cross_validated=len(folds) > 1)
     out += [
         "## Out-of-distribution warning",
@@ -680,6 +681,53 @@ STUDIES = (
         _epochs,
     ),
 )
+
+
+# Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``).
+CV_STUDIES = (
+    Study(
+        STAGE1_RESULTS,
+        "stage 1 alone, as the shipped model's first stage",
+        "`configs/arcade-heatmap.yaml`",
+        _epochs,
+    ),
+    Study(
+        "training_stage1_long.json",
+        "stage 1 alone, longer, in bfloat16",
+        "`configs/arcade-heatmap-long.yaml`",
+        _epochs,
+    ),
+)
+
+
+def _fold_mean(run: dict[str, Any]) -> dict[str, Any]:
+    """A cross-validated run as one row's numbers: fold means with their fold-spread intervals."""
+    auc = run["summary"]["auc"]
+    return {
+        "localisation": run_localisation(run),
+        "metrics": {"auc": auc["mean"]},
+        "ci95": {"auc": auc.get("ci95")},
+    }
+
+
+def _cv_comparison_section(results_dir: Path) -> list[str]:
+    found = [(study, _read(results_dir / study.file)) for study in CV_STUDIES]
+    found = [(study, run) for study, run in found if run and len(run["folds"]) > 1]
+    if len(found) < 2:
+        return []
+    how = "; ".join(f"{study.change}: {study.configs}" for study, _ in found)
+    return [
+        "## Comparisons (grouped cross-validation)",
+        "",
+        f"The same folds as above; fold means with the fold-spread 95% intervals. Runs: {how}. Region AUC "
+        "is n/a for stage 1 (whole frames, all with a lesion).",
+        "",
+        "| model | region AUC | heat map: pointing game | heat map: sensitivity at 1 FP | "
+        "Grad-CAM: pointing game | Grad-CAM: sensitivity at 1 FP |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[_comparison_row(study.label(run), _fold_mean(run)) for study, run in found],
+        "",
+    ]
 
 
 def _comparison_row(name: str, fold: dict[str, Any]) -> str:
