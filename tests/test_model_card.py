@@ -98,3 +98,13 @@ def test_the_training_section_says_whether_synthetic_runs_were_measured(results:
     assert "- Synthetic runs: not used; whether they would help was not measured." in render_model_card(
         results
     )
+
+
+def test_the_training_section_names_frozen_modules_and_bfloat16(results: Path) -> None:
+    assert "- Frozen:" not in render_model_card(results)
+    training = json.loads((results / "training.json").read_text())
+    training["config"] |= {"freeze": ["stem", "stages"], "precision": "bfloat16"}
+    (results / "training.json").write_text(json.dumps(training))
+    card = render_model_card(results)
+    assert "- Frozen: `stem`, `stages` keep the weights" in card
+    assert "- This stage's forward passes ran in bfloat16 autocast" in card

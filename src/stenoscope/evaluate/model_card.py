@@ -121,12 +121,21 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             "- Stage 1: the heat-map head alone (the classification head saw whole-frame labels only) "
             "on frames resized to "
             f"{first['data']['input_size']} px, batch {first['batch_size']} frames, lr {first['lr']:g}, "
-            f"{len(stage['folds'][0]['history'])} epochs; alone it reached a {where} pointing game of "
+            f"{len(stage['folds'][0]['history'])} epochs{_precision_phrase(first)}; alone it reached a "
+            f"{where} pointing game of "
             f"{_value(local.get('pointing_game'), local.get('pointing_game_ci95'))}. Stage 2 (below) starts "
             "from its weights (fold by fold)."
         )
     elif config.get("init"):
         lines.append(f"- Starts from the weights of `{Path(config['init']).name}`.")
+    if config.get("freeze"):
+        frozen = ", ".join(f"`{name}`" for name in config["freeze"])
+        lines.append(
+            f"- Frozen: {frozen} keep the weights (and batch-norm statistics) they started with; only the "
+            "rest trains."
+        )
+    if config.get("precision", "float32") != "float32":
+        lines.append(f"- This stage's forward passes ran{_precision_phrase(config)}.")
     dense = config["heatmap"].get("dense_weight") or 0
     if dense:
         lines.append(
@@ -135,6 +144,13 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             f"{config['heatmap'].get('hard_negatives')} hardest background cells."
         )
     return lines
+
+
+def _precision_phrase(config: dict[str, Any]) -> str:
+    precision = config.get("precision", "float32")
+    if precision == "float32":
+        return ""
+    return f" in {precision} autocast (weights, optimiser and losses in float32)"
 
 
 def _trained_on_line(frames: int, holdout: str | None, members: int) -> str:
