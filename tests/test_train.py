@@ -81,65 +81,57 @@ def test_dense_region_loss_counts_only_the_hardest_background_cells():
     assert nothing == 0 and nothing.requires_grad  # a batch with no labelled cell still backpropagates
 
 
-def test_dense_loss_trains_the_classifier_in_joint_and_separate_heat_map_modes(tmp_path):
-    """The dense term reaches the head whether the frames are the training samples (joint) or a separate
-    heat-map stream: the same seeded run ends with a different head than without it."""
-    from stenoscope.data import synthetic_dataset
+def _tiny_fit(tmp_path, frames, heat_frames=None, lr: float = 1e-2, **changes):
+    """A seeded tiny heat-map model, one epoch of ``fit`` on ``frames`` (batches of 3): the model before
+    (a state-dict copy) and after, and the options used."""
     from stenoscope.data.transforms import Compose
     from stenoscope.models import create_model
     from stenoscope.train import FitOptions, fit, get_recipe
 
-    frames = synthetic_dataset(n=6, size=64, seed=3, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
-    recipe = get_recipe("default", epochs=1, batch_size=3, lr=1e-2)
-
-    def head_after(dense_weight: float, joint: bool) -> torch.Tensor:
-        torch.manual_seed(0)
-        model = create_model("default", heatmap_head=True, **TINY_MODEL["kwargs"])
-        options = FitOptions(
-            recipe=recipe,
-            epochs=1,
-            seed=0,
-            fold=0,
-            device=torch.device("cpu"),
-            checkpoint_dir=tmp_path / f"{dense_weight}-{joint}",
-            heatmap_batch_size=3,
-            dense_weight=dense_weight,
-        )
-        fit(
-            model,
-            frames,
-            Compose([]),
-            options,
-            frames if joint else synthetic_dataset(n=3, size=64, seed=4),
-            Compose([]),
-        )
-        return model.head.weight.detach().clone()
-
-    for joint in (True, False):
-        assert not torch.allclose(head_after(0.0, joint), head_after(1.0, joint))
-
-
-def test_freeze_keeps_named_modules_and_their_statistics_while_the_rest_trains(tmp_path):
-    from stenoscope.data import synthetic_dataset
-    from stenoscope.data.transforms import Compose
-    from stenoscope.models import create_model
-    from stenoscope.train import FitOptions, fit, get_recipe
-
-    frames = synthetic_dataset(n=6, size=64, seed=3, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
     torch.manual_seed(0)
     model = create_model("default", heatmap_head=True, **TINY_MODEL["kwargs"])
     before = {name: value.clone() for name, value in model.state_dict().items()}
     options = FitOptions(
-        recipe=get_recipe("default", epochs=1, batch_size=3, lr=1e-2),
+        recipe=get_recipe("default", epochs=1, batch_size=3, lr=lr),
         epochs=1,
         seed=0,
         fold=0,
         device=torch.device("cpu"),
-        checkpoint_dir=tmp_path,
-        dense_weight=1.0,
-        freeze=("stem", "stages", "decoder"),
+        checkpoint_dir=tmp_path / str(len(list(tmp_path.iterdir()))),
+        heatmap_batch_size=3,
+        **changes,
     )
-    fit(model, frames, Compose([]), options, frames, Compose([]))
+    fit(model, frames, Compose([]), options, heat_frames if heat_frames is not None else frames, Compose([]))
+    return before, model, options
+
+
+def _lesion_frames(n: int = 6, seed: int = 3):
+    from stenoscope.data import synthetic_dataset
+
+    return synthetic_dataset(n=n, size=64, seed=seed, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
+
+
+def test_dense_loss_trains_the_classifier_in_joint_and_separate_heat_map_modes(tmp_path):
+    """The dense term reaches the head whether the frames are the training samples (joint) or a separate
+    heat-map stream: the same seeded run ends with a different head than without it."""
+    from stenoscope.data import synthetic_dataset
+
+    frames = _lesion_frames()
+    for joint in (True, False):
+        heat = frames if joint else synthetic_dataset(n=3, size=64, seed=4)
+        _, plain, _ = _tiny_fit(tmp_path, frames, heat, dense_weight=0.0)
+        _, dense, _ = _tiny_fit(tmp_path, frames, heat, dense_weight=1.0)
+        assert not torch.allclose(plain.head.weight, dense.head.weight)
+
+
+def test_freeze_keeps_named_modules_and_their_statistics_while_the_rest_trains(tmp_path):
+    from stenoscope.data.transforms import Compose
+    from stenoscope.train import fit
+
+    frames = _lesion_frames()
+    before, model, options = _tiny_fit(
+        tmp_path, frames, dense_weight=1.0, freeze=("stem", "stages", "decoder")
+    )
     after = model.state_dict()
     kept = [name for name in before if not name.startswith("head.")]
     assert any("running_mean" in name for name in kept)
@@ -155,35 +147,18 @@ def test_freeze_keeps_named_modules_and_their_statistics_while_the_rest_trains(t
 def test_bfloat16_training_follows_float32_closely(tmp_path):
     """Autocast changes the arithmetic, not the procedure: one seeded epoch in each precision ends near the
     same weights (and not at the start), and an unknown precision is refused."""
-    from stenoscope.data import synthetic_dataset
-    from stenoscope.data.transforms import Compose
-    from stenoscope.models import create_model
-    from stenoscope.train import FitOptions, fit, get_recipe
-
-    frames = synthetic_dataset(n=6, size=64, seed=3, positive_fraction=1.0, stenosis_degrees=(80.0, 90.0))
-
-    def decoder_after(precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-        torch.manual_seed(0)
-        model = create_model("default", heatmap_head=True, **TINY_MODEL["kwargs"])
-        start = model.decoder.out.weight.detach().clone()
-        options = FitOptions(
-            recipe=get_recipe("default", epochs=1, batch_size=3, lr=1e-3),
-            epochs=1,
-            seed=0,
-            fold=0,
-            device=torch.device("cpu"),
-            checkpoint_dir=tmp_path / precision,
-            precision=precision,
-        )
-        fit(model, frames, Compose([]), options, frames, Compose([]))
-        return start, model.decoder.out.weight.detach()
-
-    start, float32 = decoder_after("float32")
-    _, bfloat16 = decoder_after("bfloat16")
-    assert bfloat16.dtype == torch.float32
-    step = (float32 - start).abs().max()
-    assert step > 0 and (bfloat16 - float32).abs().max() < 0.2 * step
-    assert not torch.equal(bfloat16, float32)  # autocast did change the arithmetic
+    frames = _lesion_frames()
+    before, float32, _ = _tiny_fit(tmp_path, frames, lr=1e-3, precision="float32")
+    _, bfloat16, _ = _tiny_fit(tmp_path, frames, lr=1e-3, precision="bfloat16")
+    start, a, b = (
+        before["decoder.out.weight"],
+        float32.decoder.out.weight.detach(),
+        bfloat16.decoder.out.weight,
+    )
+    assert b.dtype == torch.float32
+    step = (a - start).abs().max()
+    assert step > 0 and (b.detach() - a).abs().max() < 0.2 * step
+    assert not torch.equal(b.detach(), a)  # autocast did change the arithmetic
     with pytest.raises(StenoscopeError, match="precision"):
         config_from_dict({"precision": "float16"})
 
