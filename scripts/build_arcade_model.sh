@@ -27,7 +27,7 @@ cp runs/arcade-holdout-heatmap/results.json results/arcade/holdout_stage1.json
 cp runs/arcade-holdout/results.json results/arcade/holdout.json
 # the held-out comparisons the card shows (same split): without attention, the paper recipe, one stage
 # (release 1), synthetic frames added, a heavier heat-map loss or a lower learning rate in stage 2, stage 1
-# for longer (float32, then bfloat16 with both kinds of stage 2), with flipped and zoomed frames and at
+# for longer (float32, then bfloat16 with three kinds of stage 2), with flipped and zoomed frames and at
 # 512 px (--reevaluate measures a run trained elsewhere)
 stenoscope train configs/arcade-holdout-no-attention-heatmap.yaml --json > runs/arcade-holdout-no-attention.log 2>&1
 stenoscope train configs/arcade-holdout-no-attention.yaml --json >> runs/arcade-holdout-no-attention.log 2>&1
@@ -53,6 +53,8 @@ stenoscope train configs/arcade-holdout-long-bf16.yaml --json >> runs/arcade-hol
 cp runs/arcade-holdout-long-bf16/results.json results/arcade/long_bf16.json
 stenoscope train configs/arcade-holdout-long-bf16-head.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-long-bf16-head/results.json results/arcade/long_bf16_head.json
+stenoscope train configs/arcade-holdout-long-bf16-deep.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
+cp runs/arcade-holdout-long-bf16-deep/results.json results/arcade/long_bf16_deep.json
 stenoscope train configs/arcade-holdout-heatmap-augment.yaml --json > runs/arcade-holdout-heatmap-augment.log 2>&1
 cp runs/arcade-holdout-heatmap-augment/results.json results/arcade/stage1_augment.json
 stenoscope train configs/arcade-holdout-512-heatmap.yaml --json > runs/arcade-holdout-512.log 2>&1

@@ -616,9 +616,9 @@ class Study:
 
 
 # The held-out comparison table, in order. The first six each change one thing of the shipped procedure
-# (``holdout.json``); then stage 1 alone: 256 px, for longer (in float32, in bfloat16), two stage-2 runs after
-# the longer bfloat16 stage 1 (all weights trained, the classification head alone), stage 1 with more
-# augmentation and at 512 px.
+# (``holdout.json``); then stage 1 alone: 256 px, for longer (in float32, in bfloat16); three stage-2 runs
+# after the longer bfloat16 stage 1 (all weights trained, the head alone, the deep stages and the head);
+# stage 1 with more augmentation, and at 512 px.
 STUDIES = (
     Study(
         "ablation_attention.json",
@@ -682,6 +682,11 @@ STUDIES = (
         "long_bf16_head.json",
         "the same, stage 2 training the classification head alone (the rest frozen)",
         "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16-head.yaml`",
+    ),
+    Study(
+        "long_bf16_deep.json",
+        "the same, stage 2 training the deep stages and the head (stem, stages 0-1, decoder frozen)",
+        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16-deep.yaml`",
     ),
     Study(
         "stage1_augment.json",
