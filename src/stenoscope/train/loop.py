@@ -321,6 +321,8 @@ def fit(
         progress: a ``rich.progress.Progress`` to report steps on, or ``None``.
     """
     recipe = options.recipe
+    if options.precision not in PRECISIONS:
+        raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}")
     freeze_modules(model, options.freeze)
     steps_per_epoch = max(1, math.ceil(len(train_data) / recipe.batch_size))
     total_steps = steps_per_epoch * options.epochs
@@ -364,14 +366,7 @@ def fit(
                 if joint:
                     features, heat_logits = model.forward_with_heatmap(x)
                     loss = F.cross_entropy(model.forward_head(features).float(), labels)
-                    targets = gaussian_targets(
-                        batch.boxes, heat_logits.shape[-2:], x.shape[-2:], options.sigma_scale
-                    )
-                    loss = loss + options.heatmap_weight * centernet_focal_loss(
-                        heat_logits, targets.to(x.device)
-                    )
-                    if options.dense_weight:
-                        loss = loss + _dense_term(model, features, batch, x, options)
+                    loss = _add_frame_terms(loss, model, features, heat_logits, batch, x, options)
                 else:
                     loss = F.cross_entropy(model(x).float(), labels)
                     if heatmap_data is not None and heatmap_pipeline is not None:
@@ -379,13 +374,9 @@ def fit(
                         heat_batch = make_batch(heatmap_data, heat_indices, heatmap_pipeline, rng)
                         heat_x = model.preprocess.normalise(heat_batch.images.to(options.device))
                         heat_features, heat_logits = model.forward_with_heatmap(heat_x)
-                        targets = gaussian_targets(
-                            heat_batch.boxes, heat_logits.shape[-2:], heat_x.shape[-2:], options.sigma_scale
+                        loss = _add_frame_terms(
+                            loss, model, heat_features, heat_logits, heat_batch, heat_x, options
                         )
-                        focal = centernet_focal_loss(heat_logits, targets.to(heat_x.device))
-                        loss = loss + options.heatmap_weight * focal
-                        if options.dense_weight:
-                            loss = loss + _dense_term(model, heat_features, heat_batch, heat_x, options)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -410,10 +401,26 @@ def fit(
 def _autocast(options: FitOptions) -> Any:
     """bfloat16 autocast of the forward passes when ``options.precision`` asks for it (about twice as
     fast on CPUs with AVX-512 BF16); weights, optimiser state and the losses stay float32."""
-    if options.precision not in PRECISIONS:
-        raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}")
     enabled = options.precision == "bfloat16"
     return torch.autocast(options.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _add_frame_terms(
+    loss: torch.Tensor,
+    model: nn.Module,
+    features: torch.Tensor,
+    heat_logits: torch.Tensor,
+    batch: Batch,
+    x: torch.Tensor,
+    options: FitOptions,
+) -> torch.Tensor:
+    """``loss`` plus the whole-frame terms of one batch: the weighted focal loss of the heat map and, with
+    ``options.dense_weight``, the dense classification term."""
+    targets = gaussian_targets(batch.boxes, heat_logits.shape[-2:], x.shape[-2:], options.sigma_scale)
+    loss = loss + options.heatmap_weight * centernet_focal_loss(heat_logits, targets.to(x.device))
+    if options.dense_weight:
+        loss = loss + _dense_term(model, features, batch, x, options)
+    return loss
 
 
 def _dense_term(
