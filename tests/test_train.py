@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from torch import nn
 
-from stenoscope.errors import StenoscopeError
+from stenoscope.errors import ModelError, StenoscopeError
 from stenoscope.train import (
     centernet_focal_loss,
     config_from_dict,
@@ -531,6 +532,32 @@ def test_init_starts_every_fold_from_given_weights_and_refuses_another_architect
     result = cli("train", str(tmp_path / "run.yaml"), "--init", str(tmp_path / "other.safetensors"))
     assert result.code == 2 and "init weights do not fit the configured model" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_a_model_with_a_neck_starts_from_a_file_without_one_and_answers_exactly_as_it(tmp_path):
+    """The neck (classifier layers of its own) is absent from a stage-1 file and starts as the identity."""
+    from stenoscope.models import create_model, save_model
+    from stenoscope.train.cv import _load_initial_weights
+
+    torch.manual_seed(7)
+    start = create_model("default", **TINY_MODEL["kwargs"], heatmap_head=True, pool="max").eval()
+    save_model(start, tmp_path / "start.safetensors")
+    necked = create_model("default", **TINY_MODEL["kwargs"], heatmap_head=True, pool="max", neck_chans=8)
+    _load_initial_weights(necked, str(tmp_path / "start.safetensors"))
+    frames = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(necked.eval().frame_probability(frames), start.frame_probability(frames))
+    # the neck trains: one step moves its weights and so the classifier's answers
+    optimizer = torch.optim.SGD(necked.neck.parameters(), lr=0.5)
+    necked.train()
+    nn.functional.cross_entropy(necked(frames), torch.tensor([0, 1])).backward()
+    optimizer.step()
+    with torch.no_grad():
+        assert not torch.allclose(necked.eval().forward(frames), start.forward(frames))
+    # a file with a neck does not fit a model without one
+    save_model(necked, tmp_path / "necked.safetensors")
+    with pytest.raises(ModelError, match="init weights do not fit"):
+        _load_initial_weights(start, str(tmp_path / "necked.safetensors"))
 
 
 def test_init_with_a_fold_placeholder_starts_each_fold_from_its_own_file(tmp_path):

@@ -13,6 +13,7 @@ Layout (for a 512x512 frame)::
     stage 1   residual blocks, stride 2             ->  64x64   (stride 8: heat-map skip)
     stage 2   residual blocks, stride 2             ->  32x32
     stage 3   residual blocks, dilation 2           ->  32x32   + attention (Grad-CAM layer)
+    neck      (optional) bottleneck residual block, identity when fresh
     head      1x1 conv to 2 classes                 -> dense logit map, pooled to image logits
     heat map  (optional) FPN-style decoder from stage 3 with skips from stages 1 and 0 -> 128x128 logits
 """
@@ -68,6 +69,24 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x), inplace=True)
+
+
+class Neck(nn.Module):
+    """A bottleneck residual block (1x1 down, dilated 3x3, 1x1 up) between the features and the
+    classification head, without a final ReLU and with its last norm zero-initialised: a fresh neck is
+    exactly the identity. It gives the classifier layers of its own, so a second training stage can teach
+    the classifier with the shared backbone (and the heat map it feeds) frozen and start from exactly the
+    first stage's answers."""
+
+    def __init__(self, chans: int, inner_chans: int) -> None:
+        super().__init__()
+        self.reduce = ConvBNReLU(chans, inner_chans, 1)
+        self.mix = ConvBNReLU(inner_chans, inner_chans, 3, dilation=2)
+        self.expand = nn.Sequential(nn.Conv2d(inner_chans, chans, 1, bias=False), nn.BatchNorm2d(chans))
+        nn.init.zeros_(self.expand[1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.expand(self.mix(self.reduce(x)))
 
 
 class Stage(nn.Module):
@@ -130,6 +149,7 @@ class StenoNet(StenosisModel):
         heatmap_head: add the lesion-centre decoder (``forward_heatmap``, stride 4).
         heatmap_chans: width of the decoder.
         heatmap_weight: weight of the heat map's peak in :meth:`frame_probability`.
+        neck_chans: inner channels of a :class:`Neck` before the classification head (0: none).
         preprocess: normalisation of the input frames.
     """
 
@@ -145,6 +165,7 @@ class StenoNet(StenosisModel):
         heatmap_head: bool = False,
         heatmap_chans: int = 48,
         heatmap_weight: float = 0.5,
+        neck_chans: int = 0,
         preprocess: Preprocess | None = None,
     ) -> None:
         super().__init__()
@@ -172,6 +193,9 @@ class StenoNet(StenosisModel):
         )
         self.num_features = channels[-1]
         self.cam_layer = "stages.3.attention" if 3 in attention_stages else "stages.3"
+        self.neck: nn.Module = Neck(channels[-1], neck_chans) if neck_chans else nn.Identity()
+        # modules that start as the identity: an init file without them still fits (train's `init`)
+        self.identity_at_init = ("neck",) if neck_chans else ()
         self.dropout = nn.Dropout(drop_rate)
         self.head = nn.Conv2d(channels[-1], 2, 1)
         self.decoder: HeatmapDecoder | None = None
@@ -194,7 +218,7 @@ class StenoNet(StenosisModel):
         return self._stage_outputs(x)[-1]
 
     def forward_logit_map(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(features))
+        return self.head(self.dropout(self.neck(features)))
 
     def forward_with_heatmap(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.decoder is None:
@@ -216,6 +240,7 @@ def stenonet(
     heatmap_head: bool = False,
     heatmap_chans: int = 48,
     heatmap_weight: float = 0.5,
+    neck_chans: int = 0,
     mean: float = 0.5,
     std: float = 0.25,
 ) -> StenoNet:
@@ -231,5 +256,6 @@ def stenonet(
         heatmap_head=heatmap_head,
         heatmap_chans=heatmap_chans,
         heatmap_weight=heatmap_weight,
+        neck_chans=neck_chans,
         preprocess=Preprocess(input_size=None, mean=mean, std=std, in_chans=1),
     )

@@ -402,12 +402,19 @@ def _reevaluate_fold(
 
 
 def _load_initial_weights(model: nn.Module, path: str) -> None:
-    """Copy the weights of the model file ``path`` into ``model`` (same architecture, or a one-line error)."""
+    """Copy the weights of the model file ``path`` into ``model`` (same architecture, or a one-line error).
+
+    Modules the model starts as the identity (``identity_at_init``, e.g. StenoNet's neck) may be absent from
+    the file: they keep their fresh, identity weights, so the model starts as the file's model."""
     from stenoscope.models import load_model
 
     source = load_model(path)
+    fresh = tuple(f"{name}." for name in getattr(model, "identity_at_init", ()))
     try:
-        model.load_state_dict(source.state_dict())
+        missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
+        absent = [key for key in missing if not key.startswith(fresh)]
+        if absent or unexpected:
+            raise RuntimeError(f"missing keys {absent[:3]}, unexpected keys {unexpected[:3]}")
     except RuntimeError as error:
         detail = " ".join(str(error).split())[:200]
         raise ModelError(f"{path}: init weights do not fit the configured model ({detail})") from error
