@@ -9,6 +9,7 @@ wrote:
 - ``training_stage1.json``: the first stage's ``results.json`` when the model was trained in two (optional);
 - ``holdout.json`` and ``holdout_stage1.json``: the same procedure on one held-out split, when the shipped
   run is cross-validated (optional; the protocol of the reference numbers in ``baseline.json``);
+- ``release3_*.json``: the previous release's runs, cross-validated and held out (optional comparison rows);
 - ``training_time.json``: wall and CPU seconds of the training command (optional);
 - ``baseline.json``: a reference model's numbers with their source (optional);
 - ``ablation_*.json``, ``synthetic.json``, ``probe_512_stage1.json``: the held-out comparison runs'
@@ -438,7 +439,7 @@ def render_model_card(results_dir: str | Path) -> str:
         ]
     if held_out is not None:
         out += _comparison_section(results_dir, held_out)
-    out += _cv_comparison_section(results_dir)
+    out += _cv_comparison_section(results_dir, training)
     out += _not_run(results_dir, cross_validated=len(folds) > 1)
     out += [
         "## Out-of-distribution warning",
@@ -468,8 +469,8 @@ def _held_out_section(
     else:
         epochs = f" (stage 1 for {len(stage['folds'][0]['history'])} epochs)" if stage else ""
         trained = (
-            f"the two-stage procedure{epochs} on ARCADE train only (`configs/arcade-holdout-heatmap.yaml`, "
-            "then `configs/arcade-holdout.yaml`), the protocol of the reference numbers"
+            f"the shipped two-stage procedure{epochs} on ARCADE train only ({_held_out_configs()}), the "
+            "protocol of the reference numbers"
         )
     out = [
         f"## Held-out evaluation: ARCADE `{holdout}`",
@@ -562,10 +563,20 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
     return out
 
 
+# The shipped procedure run on the held-out split (train only): the runs behind holdout_stage1.json and
+# holdout.json, in order.
+HELD_OUT_PROCEDURE = (
+    "configs/arcade-holdout-heatmap-long-bf16.yaml",
+    "configs/arcade-holdout-long-bf16-neck.yaml",
+)
 HOLDOUT_RESULTS = "holdout.json"
 HOLDOUT_STAGE1_RESULTS = "holdout_stage1.json"
 STAGE1_RESULTS = "training_stage1.json"
 SYNTHETIC_RESULTS = "synthetic.json"
+
+
+def _held_out_configs() -> str:
+    return ", then ".join(f"`{config}`" for config in HELD_OUT_PROCEDURE)
 
 
 def _epochs(run: dict[str, Any]) -> str:
@@ -615,19 +626,23 @@ class Study:
         return f"{self.change} ({self.details(run)})" if self.details else self.change
 
 
-# The held-out comparison table, in order. The first six each change one thing of the shipped procedure
-# (``holdout.json``); then stage 1 alone: 256 px, for longer (in float32, in bfloat16); three stage-2 runs
-# after the longer bfloat16 stage 1 (all weights trained, the head alone, the deep stages and the head);
-# stage 1 with more augmentation, and at 512 px.
+RELEASE_3 = "release 3's procedure (14-epoch float32 stage 1, then stage 2 training every weight)"
+RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-holdout.yaml`"
+
+# The held-out comparison table, in order, after the shipped procedure's row: release 3's procedure, then six
+# runs that each change one thing of it; then stage 1 alone: release 3's, longer in float32, the shipped one
+# (longer, in bfloat16); three other stage-2 runs after the shipped stage 1 (every weight trained, the head
+# alone, the deep stages and the head); stage 1 with more augmentation, and at 512 px.
 STUDIES = (
+    Study("release3_holdout.json", RELEASE_3, RELEASE_3_CONFIGS),
     Study(
         "ablation_attention.json",
-        "without the attention module",
+        "release 3 without the attention module",
         "`configs/arcade-holdout-no-attention-heatmap.yaml`, `configs/arcade-holdout-no-attention.yaml`",
     ),
     Study(
         "ablation_recipe.json",
-        "with the paper recipe",
+        "release 3 with the paper recipe",
         "`configs/arcade-holdout-paper-recipe-heatmap.yaml`, `configs/arcade-holdout-paper-recipe.yaml`",
         _paper_recipe,
     ),
@@ -639,64 +654,65 @@ STUDIES = (
     ),
     Study(
         SYNTHETIC_RESULTS,
-        "with synthetic frames added to training",
+        "release 3 with synthetic frames added to training",
         "`configs/arcade-holdout-synthetic-heatmap.yaml`, `configs/arcade-holdout-synthetic.yaml`",
         _synthetic,
     ),
     Study(
         "heat_weight_3.json",
-        "stage 2 with a heavier heat-map loss",
+        "release 3, stage 2 with a heavier heat-map loss",
         "`configs/arcade-holdout-heat-weight-3.yaml`",
         lambda run: f"weight {run['config']['heatmap']['weight']:g}",
     ),
     Study(
         "low_lr.json",
-        "stage 2 at a lower learning rate",
+        "release 3, stage 2 at a lower learning rate",
         "`configs/arcade-holdout-low-lr.yaml`",
         lambda run: f"{run['config']['lr']:g}",
     ),
     Study(
-        HOLDOUT_STAGE1_RESULTS,
-        "stage 1 alone, 256 px input",
+        "release3_holdout_stage1.json",
+        "release 3's stage 1 alone, 256 px input",
         "`configs/arcade-holdout-heatmap.yaml`",
         _epochs,
     ),
     Study(
         "stage1_long.json",
-        "stage 1 alone, 256 px input, longer",
+        "stage 1 alone, 256 px input, longer, in float32",
         "`configs/arcade-holdout-heatmap-long.yaml`",
         _epochs,
     ),
     Study(
-        "stage1_long_bf16.json",
-        "stage 1 alone, 256 px input, longer, in bfloat16",
-        "`configs/arcade-holdout-heatmap-long-bf16.yaml`",
+        HOLDOUT_STAGE1_RESULTS,
+        "the shipped stage 1 alone, 256 px input, longer, in bfloat16",
+        f"`{HELD_OUT_PROCEDURE[0]}`",
         _epochs,
     ),
     Study(
         "long_bf16.json",
-        "both stages in bfloat16 after the longer stage 1",
-        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16.yaml`",
+        "the shipped procedure with stage 2 training every weight",
+        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16.yaml`",
     ),
     Study(
         "long_bf16_head.json",
-        "the same, stage 2 training the classification head alone (the rest frozen)",
-        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16-head.yaml`",
+        "the shipped procedure with stage 2 training the classification head alone, without a neck",
+        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-head.yaml`",
     ),
     Study(
         "long_bf16_deep.json",
-        "the same, stage 2 training the deep stages and the head (stem, stages 0-1, decoder frozen)",
-        "`configs/arcade-holdout-heatmap-long-bf16.yaml`, `configs/arcade-holdout-long-bf16-deep.yaml`",
+        "the shipped procedure with stage 2 training the deep stages and the head, without a neck (stem, "
+        "stages 0-1 and decoder frozen)",
+        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-deep.yaml`",
     ),
     Study(
         "stage1_augment.json",
-        "stage 1 alone, 256 px input, whole frames also flipped and zoomed",
+        "release 3's stage 1 alone, whole frames also flipped and zoomed",
         "`configs/arcade-holdout-heatmap-augment.yaml`",
         _augmentation,
     ),
     Study(
         "probe_512_stage1.json",
-        "stage 1 alone, 512 px input",
+        "release 3's stage 1 alone, 512 px input",
         "`configs/arcade-holdout-512-heatmap.yaml` (trained on a lent GPU from JPEG copies of the frames, "
         "measured here on the original PNGs with `--reevaluate`)",
         _epochs,
@@ -704,17 +720,23 @@ STUDIES = (
 )
 
 
-# Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``).
+# Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
+# the shipped model's row.
 CV_STUDIES = (
     Study(
-        STAGE1_RESULTS,
-        "stage 1 alone, as the shipped model's first stage",
+        "release3_training.json",
+        "release 3 (14-epoch float32 stage 1, then stage 2 training every weight)",
+        "`configs/arcade-heatmap.yaml`, `configs/arcade.yaml`",
+    ),
+    Study(
+        "release3_training_stage1.json",
+        "release 3's stage 1 alone",
         "`configs/arcade-heatmap.yaml`",
         _epochs,
     ),
     Study(
-        "training_stage1_long.json",
-        "stage 1 alone, longer, in bfloat16",
+        STAGE1_RESULTS,
+        "the shipped stage 1 alone, longer, in bfloat16",
         "`configs/arcade-heatmap-long.yaml`",
         _epochs,
     ),
@@ -722,19 +744,21 @@ CV_STUDIES = (
 
 
 def _fold_mean(run: dict[str, Any]) -> dict[str, Any]:
-    """A cross-validated run as one row's numbers: fold means with their fold-spread intervals."""
-    auc = run["summary"]["auc"]
+    """A cross-validated run as one row's numbers: fold means with their fold-spread intervals. A run on
+    whole frames has no region AUC (its few lesion-free frames make a meaningless one)."""
+    auc = {} if run["config"]["data"].get("samples") == "frames" else run["summary"]["auc"]
     return {
         "localisation": run_localisation(run),
-        "metrics": {"auc": auc["mean"]},
+        "metrics": {"auc": auc.get("mean")},
         "ci95": {"auc": auc.get("ci95")},
     }
 
 
-def _cv_comparison_section(results_dir: Path) -> list[str]:
+def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[str]:
+    """The cross-validated comparisons, each against the shipped model's own cross-validation."""
     found = [(study, _read(results_dir / study.file)) for study in CV_STUDIES]
     found = [(study, run) for study, run in found if run and len(run["folds"]) > 1]
-    if len(found) < 2:
+    if not found or len(training["folds"]) == 1:
         return []
     how = "; ".join(f"{study.change}: {study.configs}" for study, _ in found)
     return [
@@ -746,6 +770,7 @@ def _cv_comparison_section(results_dir: Path) -> list[str]:
         "| model | region AUC | heat map: pointing game | heat map: sensitivity at 1 FP | "
         "Grad-CAM: pointing game | Grad-CAM: sensitivity at 1 FP |",
         "|---|---:|---:|---:|---:|---:|",
+        _comparison_row("shipped model (both stages)", _fold_mean(training)),
         *[_comparison_row(study.label(run), _fold_mean(run)) for study, run in found],
         "",
     ]
@@ -778,11 +803,11 @@ def _comparison_section(results_dir: Path, held_out: dict[str, Any]) -> list[str
     return [
         "## Comparisons (one held-out split)",
         "",
-        "Every run trains on ARCADE train and is evaluated on the same held-out val frames; each row changes "
-        "one thing of the shipped procedure (`configs/arcade-holdout-heatmap.yaml`, then "
-        f"`configs/arcade-holdout.yaml`), and the stage 1 rows compare that stage alone. Runs: {how}. "
-        "Region AUC is n/a for stage 1 (whole frames, all with a lesion). 95% CIs as above. One seed and "
-        "one split each: differences inside the CIs are not evidence either way.",
+        "Every run trains on ARCADE train and is evaluated on the same held-out val frames. The first row "
+        f"is the shipped procedure ({_held_out_configs()}); the rows named after release 3 change one "
+        "thing of that release's procedure, the stage 1 rows compare that stage alone. Runs: "
+        f"{how}. Region AUC is n/a for stage 1 (whole frames, all with a lesion). 95% CIs as above. One "
+        "seed and one split each: differences inside the CIs are not evidence either way.",
         "",
         "| model | region AUC | heat map: pointing game | heat map: sensitivity at 1 FP | "
         "Grad-CAM: pointing game | Grad-CAM: sensitivity at 1 FP |",
