@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 from stenoscope.evaluate.metrics import (
     accuracy,
     auc,
+    balanced_threshold,
     bootstrap_ci,
     classification_metrics,
     clip_accuracy,
@@ -41,6 +42,16 @@ def test_classification_metrics_by_hand():
     assert lower["auc"] == result["auc"] and lower["threshold"] == 0.35
     assert auc([1, 1], [0.2, 0.9]) is None
     assert specificity([1, 1], [0.2, 0.9]) is None
+
+
+def test_balanced_threshold_takes_the_point_of_most_sensitivity_plus_specificity():
+    # at 0.4: every lesion called and 1 of 3 normals (J = 2/3); at 0.7: half the lesions, no normal (J = 1/2)
+    assert balanced_threshold(LABELS, PROBS) == pytest.approx(0.4)
+    at_it = classification_metrics(LABELS, PROBS, balanced_threshold(LABELS, PROBS))
+    assert at_it["sensitivity"] == 1.0 and at_it["specificity"] == pytest.approx(2 / 3)
+    # scores all below 0.5 still separate the classes: the threshold follows the model's own scale
+    assert balanced_threshold([0, 0, 1, 1], [0.05, 0.1, 0.2, 0.3]) == pytest.approx(0.2)
+    assert balanced_threshold([1, 1, 1], [0.2, 0.5, 0.9]) is None
 
 
 def test_bootstrap_ci_contains_the_estimate_and_is_repeatable():

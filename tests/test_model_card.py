@@ -127,3 +127,21 @@ def test_the_training_section_names_frozen_modules_and_bfloat16(results: Path) -
     card = render_model_card(results)
     assert "- Frozen: `stem`, `stages` keep the weights" in card
     assert "- This stage's forward passes ran in bfloat16 autocast" in card
+
+
+def test_region_tables_name_the_thresholds_the_crops_were_called_at(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    held_out["folds"][0]["metrics"]["threshold"] = 0.25
+    (results / "holdout.json").write_text(json.dumps(held_out))
+    run = _cv_run(held_out, [0.6, 0.7, 0.8])
+    for fold, threshold in zip(run["folds"], (0.3, 0.2, 0.25), strict=True):
+        fold["metrics"]["threshold"] = threshold
+    (results / "training.json").write_text(json.dumps(run))
+    card = render_model_card(results)
+    held_out_section = card[card.index("## Held-out evaluation") :]
+    assert "most sensitivity + specificity on each fold's own training crops: 0.200-0.300" in card
+    assert "most sensitivity + specificity on its training crops: 0.250" in held_out_section
+    # files from before the rule called crops at 0.5, and the card says so
+    held_out["folds"][0]["metrics"]["threshold"] = 0.5
+    (results / "holdout.json").write_text(json.dumps(held_out))
+    assert "held-out crops cut as in training; threshold 0.5)" in render_model_card(results)

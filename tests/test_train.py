@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from torch import nn
 
 from stenoscope.errors import ModelError, StenoscopeError
+from stenoscope.evaluate.metrics import accuracy, balanced_threshold
 from stenoscope.train import (
     centernet_focal_loss,
     config_from_dict,
@@ -234,6 +236,17 @@ def test_cv_ensemble_and_evaluate_on_ovalle(cli, tmp_path, ovalle_dir):
         assert 0.0 <= summary["mean"] <= 1.0
     assert (run / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert len((run / "predictions.csv").read_text().splitlines()) == 248
+    # each fold calls its validation crops at the threshold set on its own training crops
+    predictions = list(csv.DictReader((run / "predictions.csv").open()))
+    for number, fold in enumerate(results["folds"], start=1):
+        threshold = fold["metrics"]["threshold"]
+        assert 0.0 < threshold < 1.0 and threshold != 0.5
+        rows = [row for row in predictions if int(row["fold"]) == number]
+        labels = [int(row["label"]) for row in rows]
+        probabilities = [float(row["probability"]) for row in rows]
+        assert fold["metrics"]["accuracy"] == pytest.approx(
+            accuracy(labels, probabilities, threshold), abs=1e-5
+        )
     ensemble = load_model(run / "ensemble.safetensors")
     assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
     assert ensemble.checkpoint_metadata["training"]["kind"] == "region"
@@ -384,6 +397,26 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     )
     assert regions.code == 0, regions.err
     assert regions.json()["metrics"]["auc"] is not None
+
+    # published, the ensemble carries a crop threshold set on its training crops, which evaluate then uses
+    from stenoscope.data import open_dataset
+    from stenoscope.evaluate.evaluate import crops_as_trained
+    from stenoscope.models import load_model
+    from stenoscope.train.cv import decision_threshold
+    from stenoscope.train.publish import publish_run
+
+    card = {"model_name": "tiny", "model_version": "1", "title": "Tiny", "label": "L.", "data": {}}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(card | {"intended_use": "Tests."}))
+    published = publish_run(
+        tmp_path / "run", tmp_path / "card.yaml", tmp_path / "results", weights_folder=tmp_path / "weights"
+    )
+    shipped = load_model(published.weights)
+    training = shipped.checkpoint_metadata["training"]
+    crops = crops_as_trained(open_dataset(subset, "coco"), training, training["regions"]["seed"])
+    expected = decision_threshold(shipped, training, crops, torch.device("cpu"))
+    assert expected != 0.5 and shipped.checkpoint_metadata["region_threshold"] == pytest.approx(expected)
+    called = cli("evaluate", published.weights, subset, "--samples", "regions", "--json", "--bootstrap", "20")
+    assert called.json()["metrics"]["threshold"] == pytest.approx(expected)
 
 
 def test_train_extra_joins_every_training_side_and_never_validation(tmp_path, arcade_dir, ovalle_dir, cli):
@@ -579,6 +612,51 @@ def test_init_with_a_fold_placeholder_starts_each_fold_from_its_own_file(tmp_pat
     assert any(
         not torch.equal(a, b) for a, b in zip(starts[1].parameters(), starts[2].parameters(), strict=True)
     )
+
+
+def test_decision_threshold_is_set_on_training_samples_with_both_classes(tmp_path, ovalle_dir):
+    from stenoscope.data import open_dataset
+    from stenoscope.models import create_model
+    from stenoscope.train.cv import MIN_CLASS_SAMPLES, decision_threshold
+    from stenoscope.train.loop import predict
+    from stenoscope.train.recipes import inference_pipeline
+
+    patches = open_dataset(ovalle_dir, "imagefolder")
+    torch.manual_seed(0)
+    model = create_model("default", **TINY_MODEL["kwargs"]).eval()
+    training = {"kind": patches.kind, "recipe": {"name": "default"}}
+    device = torch.device("cpu")
+    probabilities = predict(
+        model, patches, inference_pipeline(training, model.preprocess.mean, patches.kind), device
+    )
+    assert decision_threshold(model, training, patches, device) == balanced_threshold(
+        patches.labels, probabilities
+    )
+    positives = [index for index, label in enumerate(patches.labels) if label == 1]
+    negatives = [index for index, label in enumerate(patches.labels) if label == 0]
+    too_few = patches.subset(positives + negatives[: MIN_CLASS_SAMPLES - 1])
+    assert decision_threshold(model, training, too_few, device) == 0.5
+
+
+def test_evaluate_calls_region_crops_at_the_models_region_threshold(tmp_path, arcade_dir):
+    from stenoscope.evaluate import evaluate_path
+    from stenoscope.models import create_model, save_model
+
+    subset = _arcade_subset(arcade_dir, tmp_path / "arcade", count=4)
+    model = create_model("default", **TINY_MODEL["kwargs"])
+    training = {
+        "kind": "region",
+        "recipe": {"name": "default"},
+        "input_size": 48,
+        "regions": {"size": 48, "negatives_per_frame": 2},
+    }
+    results = {}
+    for name, metadata in {"plain": {}, "zero": {"region_threshold": 0.0, "threshold": 1.0}}.items():
+        path = save_model(model, tmp_path / f"{name}.safetensors", training=training, **metadata)
+        results[name] = evaluate_path(path, subset, format="coco", samples="regions", n_boot=10)
+    assert results["plain"].metrics["threshold"] == 0.5
+    # the whole-frame threshold (1.0) is not used for crops: at 0.0 every crop is called stenotic
+    assert results["zero"].metrics["threshold"] == 0.0 and results["zero"].metrics["specificity"] == 0.0
 
 
 def test_evaluate_calls_whole_frames_at_the_models_own_threshold(tmp_path, arcade_dir):

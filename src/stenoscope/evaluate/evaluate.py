@@ -252,6 +252,16 @@ def evaluate_model(
     )
 
 
+def crops_as_trained(frames: SampleDataset, training: dict[str, Any] | None, seed: int) -> SampleDataset:
+    """Region crops of ``frames`` (with boxes) cut as the model's classifier was trained (window, size,
+    margin...), as far as its checkpoint recorded how."""
+    from stenoscope.data.regions import RegionOptions, region_dataset
+
+    stored = dict((training or {}).get("regions") or {})
+    size = int((training or {}).get("input_size") or stored.get("size") or RegionOptions().size)
+    return region_dataset(frames, RegionOptions(**{**stored, "size": size, "seed": seed}))
+
+
 def evaluate_path(
     model_path: str | Path,
     dataset_path: str | Path,
@@ -270,7 +280,6 @@ def evaluate_path(
         out: folder for ``evaluation.json`` and ``roc.png`` (nothing written when ``None``).
     """
     from stenoscope.data.datasets import open_dataset
-    from stenoscope.data.regions import RegionOptions, region_dataset
     from stenoscope.models import load_model
     from stenoscope.train.loop import resolve_device
     from stenoscope.train.recipes import inference_pipeline
@@ -282,18 +291,14 @@ def evaluate_path(
     if samples == "regions":
         if not dataset.has_boxes:
             raise StenoscopeError("--samples regions needs a dataset with lesion boxes")
-        # crops are cut as at training (window, margin...) when the checkpoint recorded how
-        stored = dict((training or {}).get("regions") or {})
-        size = int((training or {}).get("input_size") or stored.get("size") or RegionOptions().size)
-        dataset = region_dataset(dataset, RegionOptions(**{**stored, "size": size, "seed": seed}))
+        dataset = crops_as_trained(dataset, training, seed)
     elif samples != "frames":
         raise StenoscopeError(f"samples must be 'frames' or 'regions', got {samples!r}")
     mean = model.preprocess.mean
-    # whole frames are called as `stenoscope analyze` calls key frames: at the model's own threshold;
-    # crops get the classification head's softmax, for which that threshold was not set
-    threshold = 0.5
-    if dataset.kind == "frame":
-        threshold = float(getattr(model, "checkpoint_metadata", {}).get("threshold", 0.5))
+    # whole frames are called as `stenoscope analyze` calls key frames, at the model's own threshold; crops
+    # get the classification head's softmax, called at the threshold set on the training crops
+    metadata = getattr(model, "checkpoint_metadata", {})
+    threshold = float(metadata.get("threshold" if dataset.kind == "frame" else "region_threshold", 0.5))
     result = evaluate_model(
         model,
         dataset,

@@ -73,6 +73,20 @@ CLASSIFICATION_METRICS: dict[str, Metric] = {
 }
 
 
+def balanced_threshold(labels: Sequence[int], probabilities: Sequence[float]) -> float | None:
+    """The probability threshold with the highest sensitivity + specificity (Youden's J) on these samples;
+    ``None`` with one class only. Set on training samples, it puts a decision where the model's own scale
+    separates the classes: a head trained against hard negatives may score few lesions above 0.5."""
+    from sklearn.metrics import roc_curve
+
+    labels_array = np.asarray(labels)
+    if len(np.unique(labels_array)) < 2:
+        return None
+    false_positive_rate, true_positive_rate, thresholds = roc_curve(labels_array, np.asarray(probabilities))
+    best = int(np.argmax(true_positive_rate - false_positive_rate))
+    return float(np.clip(thresholds[best], 0.0, 1.0))
+
+
 def at_threshold(name: str, threshold: float) -> Metric:
     """The classification metric ``name`` with its decision threshold fixed (AUC has none)."""
     metric = CLASSIFICATION_METRICS[name]

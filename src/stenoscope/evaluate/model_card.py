@@ -299,6 +299,17 @@ def _frame_calls_table(calls: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _region_calls(metrics: list[dict[str, Any]]) -> str:
+    """How region crops were called: at each model's threshold set on its own training crops (files from
+    before that rule called them at 0.5)."""
+    thresholds = sorted(float(entry.get("threshold", 0.5)) for entry in metrics)
+    if all(threshold == 0.5 for threshold in thresholds):
+        return "threshold 0.5"
+    spread = f"{thresholds[0]:.3f}" if len(thresholds) == 1 else f"{thresholds[0]:.3f}-{thresholds[-1]:.3f}"
+    where = "its training crops" if len(thresholds) == 1 else "each fold's own training crops"
+    return f"called at the probability of most sensitivity + specificity on {where}: {spread}"
+
+
 def _history_table(history: list[dict[str, Any]]) -> str:
     lines = ["| epoch | training loss | val region AUC |", "|---:|---:|---:|"]
     for record in history:
@@ -321,6 +332,13 @@ def _external_sections(results_dir: Path) -> list[str]:
         )
         lines.append("")
         if dataset["positives"] and dataset["negatives"]:
+            threshold = data["metrics"].get("threshold", 0.5)
+            if dataset["kind"] == "region" and threshold != 0.5:
+                lines += [
+                    f"Crops called at probability >= {threshold:.3f}, the model's threshold set on its "
+                    "training crops.",
+                    "",
+                ]
             lines += [_classification_table(data["metrics"], data["ci95"], dataset), ""]
         elif dataset["positives"]:
             metrics, ci95 = data["metrics"], data["ci95"]
@@ -491,7 +509,7 @@ def _held_out_section(
         out += [_verdict(fold.get("localisation") or {}, baseline), ""]
     out += [
         "Region-level classification (the classification head on held-out crops cut as in training; "
-        "threshold 0.5):",
+        f"{_region_calls([fold['metrics']])}):",
         "",
         _classification_table(fold["metrics"], fold["ci95"], fold["dataset"]),
         "",
@@ -539,7 +557,7 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
         ]
     out += [
         "Region-level classification (the classification head on each fold's validation crops, cut as in "
-        "training; threshold 0.5; counts summed over the folds):",
+        f"training; {_region_calls([fold['metrics'] for fold in folds])}; counts summed over the folds):",
         "",
         _classification_table(metrics, ci95, dataset),
         "",

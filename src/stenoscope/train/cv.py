@@ -34,7 +34,7 @@ from stenoscope.data.splits import grouped_folds
 from stenoscope.data.transforms import Compose, Resize
 from stenoscope.errors import ModelError, StenoscopeError
 from stenoscope.evaluate.evaluate import EvaluationResult, evaluate_model
-from stenoscope.evaluate.metrics import auc, mean_sd, roc_curve_png
+from stenoscope.evaluate.metrics import auc, balanced_threshold, mean_sd, roc_curve_png
 from stenoscope.train.config import TrainConfig
 from stenoscope.train.loop import FitOptions, fit, predict, resolve_device
 from stenoscope.train.recipes import (
@@ -49,6 +49,8 @@ from stenoscope.train.recipes import (
 RESULTS_SCHEMA = "stenoscope.cv/1"
 FOLD_PLACEHOLDER = "{fold}"  # in ``init``: the fold's number, to start each fold from the same fold of a run
 SUMMARY_KEYS = ("auc", "accuracy", "sensitivity", "specificity")
+# Fewest training samples of each class for a decision threshold of a fold's own (``decision_threshold``).
+MIN_CLASS_SAMPLES = 20
 
 
 @dataclass
@@ -272,7 +274,7 @@ def _run_fold(
     model_file, result_file = fold_dir / "model.safetensors", fold_dir / "result.json"
     if reevaluate:
         return _reevaluate_fold(
-            config, fold, len(train_samples), val_base, val_samples, device, model_file, result_file
+            config, fold, train_samples, val_base, val_samples, device, model_file, result_file
         )
     saved = json.loads(result_file.read_text(encoding="utf-8")) if resume and result_file.is_file() else None
     if saved is not None and model_file.is_file() and len(saved["history"]) >= recipe.epochs:
@@ -299,13 +301,13 @@ def _run_fold(
         mean_image = _mean_image(train_samples, Compose(input_transforms(base_training, preprocess_mean)))
     training = _training_record(config, recipe, data, mean_image)
     # the deterministic input steps run once, before the first epoch; each epoch only augments
-    train_samples = train_samples.prepared(Compose(input_transforms(training, preprocess_mean)))
+    prepared = train_samples.prepared(Compose(input_transforms(training, preprocess_mean)))
     train_pipeline = Compose(recipe.train_transforms(kind))
     eval_pipeline = inference_pipeline(training, preprocess_mean, kind)
     heat_data = heat_pipeline = None
     if _heatmap_enabled(config, model, data):
-        heat_data, heat_pipeline = train_samples, train_pipeline
-        if train_samples.kind != "frame":
+        heat_data, heat_pipeline = prepared, train_pipeline
+        if prepared.kind != "frame":
             resize = [Resize(config.data.input_size)] if config.data.input_size else []
             heat_data = train_base.prepared(Compose(resize))
             heat_pipeline = Compose(recipe.train_transforms("frame"))
@@ -332,9 +334,9 @@ def _run_fold(
         freeze=tuple(config.freeze),
         precision=config.precision,
     )
-    state = fit(model, train_samples, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
+    state = fit(model, prepared, train_pipeline, options, heat_data, heat_pipeline, validate, progress)
     model.eval()
-    evaluation = _evaluate_fold(config, model, training, val_base, val_samples, device)
+    evaluation = _evaluate_fold(config, model, training, train_samples, val_base, val_samples, device)
     save_model(model, model_file, training=training, fold=fold + 1, metrics=evaluation.metrics)
     result = FoldResult(
         fold, len(train_samples), len(val_samples), evaluation, state.history, model_file.name
@@ -344,15 +346,31 @@ def _run_fold(
     return result, model, training, val_samples, np.asarray(evaluation.probabilities)
 
 
+def decision_threshold(
+    model: nn.Module, training: dict[str, Any], samples: SampleDataset, device: torch.device
+) -> float:
+    """The probability at which a model calls a sample stenotic, set on its own training ``samples`` (the
+    most sensitivity + specificity there); 0.5 when they hold fewer than ``MIN_CLASS_SAMPLES`` of a class
+    (whole ARCADE frames nearly all hold a lesion), where no such point can be set."""
+    counts = np.bincount(np.asarray(samples.labels, dtype=int), minlength=2)
+    if counts.min() < MIN_CLASS_SAMPLES:
+        return 0.5
+    pipeline = inference_pipeline(training, model.preprocess.mean, samples.kind)
+    threshold = balanced_threshold(samples.labels, predict(model, samples, pipeline, device))
+    return 0.5 if threshold is None else threshold
+
+
 def _evaluate_fold(
     config: TrainConfig,
     model: nn.Module,
     training: dict[str, Any],
+    train_samples: SampleDataset,
     val_base: SampleDataset,
     val_samples: SampleDataset,
     device: torch.device,
 ) -> EvaluationResult:
-    """The fold's validation metrics; localisation always on whole frames (the base), even for crops."""
+    """The fold's validation metrics, calls at the threshold set on its training samples; localisation
+    always on whole frames (the base), even for crops."""
     mean = model.preprocess.mean
     frame_pipeline = inference_pipeline(training, mean, "frame")
     evaluation = evaluate_model(
@@ -364,6 +382,7 @@ def _evaluate_fold(
         n_boot=config.bootstrap,
         seed=config.seed,
         localisation=True,
+        threshold=decision_threshold(model, training, train_samples, device),
     )
     if val_base.kind == "frame" and val_base.has_boxes and val_samples is not val_base:
         frames_eval = evaluate_model(
@@ -376,7 +395,7 @@ def _evaluate_fold(
 def _reevaluate_fold(
     config: TrainConfig,
     fold: int,
-    n_train: int,
+    train_samples: SampleDataset,
     val_base: SampleDataset,
     val_samples: SampleDataset,
     device: torch.device,
@@ -391,11 +410,11 @@ def _reevaluate_fold(
         raise StenoscopeError(f"fold {fold + 1}: no {model_file} to re-evaluate (train the fold first)")
     model = load_model(model_file, device=device).eval()
     training = model.checkpoint_metadata["training"]
-    evaluation = _evaluate_fold(config, model, training, val_base, val_samples, device)
+    evaluation = _evaluate_fold(config, model, training, train_samples, val_base, val_samples, device)
     history = []
     if result_file.is_file():
         history = json.loads(result_file.read_text(encoding="utf-8"))["history"]
-    result = FoldResult(fold, n_train, len(val_samples), evaluation, history, model_file.name)
+    result = FoldResult(fold, len(train_samples), len(val_samples), evaluation, history, model_file.name)
     record = result.to_json() | {"probabilities": evaluation.probabilities}
     write_text_atomic(result_file, json.dumps(record, allow_nan=False) + "\n")
     return result, model, training, val_samples, np.asarray(evaluation.probabilities)

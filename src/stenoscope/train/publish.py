@@ -9,7 +9,8 @@ What goes into the weights' metadata (read by ``analyze``, ``evaluate`` and ``re
 - ``training_distribution``: the ranges of frame size, bit depth, mean intensity and intensity spread seen
   over the training frames, measured with :func:`stenoscope.report.ood.clip_statistics` (the very
   statistics the out-of-distribution warning checks), so the warning and the training data cannot drift;
-- ``threshold`` (the key-frame vote; see ``THRESHOLD_QUANTILE``), ``model_name``, ``model_version``,
+- ``threshold`` (the key-frame vote; see ``THRESHOLD_QUANTILE``), ``region_threshold`` (region crops, for a
+  classifier trained on them: set on the training crops), ``model_name``, ``model_version``,
   ``label``, ``data``, ``intended_use``, ``card_summary``.
 
 A cross-validated run ships the ensemble of its fold models (the paper's ensemble; together they trained on
@@ -114,6 +115,20 @@ def _frame_calls(
     called = float(np.mean(probabilities >= threshold))
     quartiles = [float(q) for q in np.quantile(probabilities, [0.25, 0.5, 0.75])]
     return threshold, {"frames": len(frames), "called_stenosis": called, "probability_quartiles": quartiles}
+
+
+def _region_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float | None:
+    """For a model whose classifier trained on region crops: the decision threshold for crops (``evaluate
+    --samples regions``), set on the training frames' crops as cross-validation sets each fold's."""
+    import torch
+
+    from stenoscope.evaluate.evaluate import crops_as_trained
+    from stenoscope.train.cv import decision_threshold
+
+    if training.get("kind") != "region" or not frames.has_boxes:
+        return None
+    crops = crops_as_trained(frames, training, int(training["regions"]["seed"]))
+    return decision_threshold(model, training, crops, torch.device("cpu"))
 
 
 def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
@@ -242,6 +257,7 @@ def publish_run(
     if external is not None:
         frames = open_dataset(external)
         frame_calls[f"external: {Path(external).name}"] = _frame_calls(model, frames, training, threshold)[1]
+    region_threshold = _region_threshold(model, train_frames, training)
     metadata = {
         "model_name": card["model_name"],
         "model_version": str(card["model_version"]),
@@ -255,6 +271,7 @@ def publish_run(
         ),
         "peak_threshold_rule": f"heat-map peak score at {PEAK_FP_PER_FRAME:g} false positive(s) per frame "
         f"on every {PEAK_FRAME_STEP}th training frame",
+        **({} if region_threshold is None else {"region_threshold": region_threshold}),
         "label": card["label"],
         "data": card["data"] | {"frames": len(sources), "holdout": config.get("holdout")},
         "intended_use": card["intended_use"],
