@@ -57,6 +57,8 @@ stenoscope train configs/arcade-holdout-low-lr.yaml --json > runs/arcade-holdout
 cp runs/arcade-holdout-low-lr/results.json results/arcade/low_lr.json
 stenoscope train configs/arcade-holdout-heatmap-long.yaml --json > runs/arcade-holdout-heatmap-long.log 2>&1
 cp runs/arcade-holdout-heatmap-long/results.json results/arcade/stage1_long.json
+stenoscope train configs/arcade-holdout-heatmap-56-bf16.yaml --json > runs/arcade-holdout-heatmap-56.log 2>&1
+cp runs/arcade-holdout-heatmap-56-bf16/results.json results/arcade/stage1_56_bf16.json
 stenoscope train configs/arcade-holdout-long-bf16.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-long-bf16/results.json results/arcade/long_bf16.json
 stenoscope train configs/arcade-holdout-long-bf16-head.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1

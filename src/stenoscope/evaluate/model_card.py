@@ -649,8 +649,8 @@ RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-hold
 
 # The held-out comparison table, in order, after the shipped procedure's row: release 3's procedure, then six
 # runs that each change one thing of it; then stage 1 alone: release 3's, longer in float32, the shipped one
-# (longer, in bfloat16); three other stage-2 runs after the shipped stage 1 (every weight trained, the head
-# alone, the deep stages and the head); stage 1 with more augmentation, and at 512 px.
+# (longer, in bfloat16), and twice as long again; three other stage-2 runs after the shipped stage 1 (every
+# weight trained, the head alone, the deep stages and the head); stage 1 with more augmentation, at 512 px.
 STUDIES = (
     Study("release3_holdout.json", RELEASE_3, RELEASE_3_CONFIGS),
     Study(
@@ -704,6 +704,12 @@ STUDIES = (
         HOLDOUT_STAGE1_RESULTS,
         "the shipped stage 1 alone, 256 px input, longer, in bfloat16",
         f"`{HELD_OUT_PROCEDURE[0]}`",
+        _epochs,
+    ),
+    Study(
+        "stage1_56_bf16.json",
+        "the shipped stage 1 alone, 256 px input, twice as long, in bfloat16",
+        "`configs/arcade-holdout-heatmap-56-bf16.yaml`",
         _epochs,
     ),
     Study(
