@@ -257,8 +257,9 @@ def crops_as_trained(frames: SampleDataset, training: dict[str, Any] | None, see
     margin...), as far as its checkpoint recorded how."""
     from stenoscope.data.regions import RegionOptions, region_dataset
 
-    stored = dict((training or {}).get("regions") or {})
-    size = int((training or {}).get("input_size") or stored.get("size") or RegionOptions().size)
+    training = training or {}
+    stored = dict(training.get("regions") or {})
+    size = int(training.get("input_size") or stored.get("size") or RegionOptions().size)
     return region_dataset(frames, RegionOptions(**{**stored, "size": size, "seed": seed}))
 
 
