@@ -145,3 +145,14 @@ def test_region_tables_name_the_thresholds_the_crops_were_called_at(results: Pat
     held_out["folds"][0]["metrics"]["threshold"] = 0.5
     (results / "holdout.json").write_text(json.dumps(held_out))
     assert "held-out crops cut as in training; threshold 0.5)" in render_model_card(results)
+
+
+def test_views_phrase_names_one_view_or_the_averaged_ones():
+    from stenoscope.evaluate.model_card import views_phrase
+
+    assert views_phrase({}) == views_phrase({"test_scales": [1.0], "test_flip": False})
+    assert views_phrase({}).startswith("one view")
+    assert views_phrase({"test_scales": [0.875, 1.0, 1.25], "test_flip": True}) == (
+        "mean of 6 views: scales 0.875, 1, 1.25, each also mirrored"
+    )
+    assert views_phrase({"scales": [1.0, 1.5], "flip": False}) == "mean of 2 views: scales 1, 1.5"

@@ -15,6 +15,7 @@ from stenoscope.errors import ModelError
 from stenoscope.models import (
     AttentionModule,
     Ensemble,
+    HeatmapViews,
     Preprocess,
     _registry,
     create_model,
@@ -400,6 +401,43 @@ def test_ensemble_save_load_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(x), ensemble.eval()(x))
         assert torch.equal(loaded.frame_probability(x), ensemble.frame_probability(x))
+
+
+def _single_view_map(model: nn.Module, x: torch.Tensor, size: tuple[int, int], flip: bool) -> torch.Tensor:
+    resize = torch.nn.functional.interpolate
+    view = resize(x, size=size, mode="bilinear", align_corners=False)
+    heat = torch.sigmoid(model.forward_heatmap(view.flip(-1) if flip else view))
+    heat = heat.flip(-1) if flip else heat
+    return resize(heat, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+
+
+def test_lesion_map_averages_its_views_and_the_views_travel_with_the_weights(tmp_path):
+    model = tiny_default(heatmap_head=True)
+    x = torch.randn(1, 1, 48, 64)
+    with torch.no_grad():
+        single = model.lesion_map(x)
+        torch.testing.assert_close(single, _single_view_map(model, x, (48, 64), flip=False))
+        model.heatmap_views = HeatmapViews(scales=(0.5, 1.0), flip=True)
+        sizes = ((24, 32), (48, 64))
+        expected = sum(_single_view_map(model, x, size, f) for size in sizes for f in (False, True)) / 4
+        averaged = model.lesion_map(x)
+    torch.testing.assert_close(averaged, expected)
+    assert not torch.allclose(averaged, single)
+    path = save_model(model, tmp_path / "views.safetensors")
+    assert read_model_metadata(path)["heatmap_views"] == {"scales": [0.5, 1.0], "flip": True}
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(path).lesion_map(x), averaged)
+    # one view is the default and is not written; old files without the key load with it
+    plain = save_model(tiny_default(heatmap_head=True), tmp_path / "plain.safetensors")
+    assert "heatmap_views" not in read_model_metadata(plain)
+    assert load_model(plain).heatmap_views == HeatmapViews()
+    ensemble = Ensemble(_members(heatmap_head=True))
+    ensemble.heatmap_views = HeatmapViews(scales=(1.0, 1.25))
+    assert load_model(save_model(ensemble, tmp_path / "e.safetensors")).heatmap_views.scales == (1.0, 1.25)
+    with pytest.raises(ValueError, match="scales"):
+        HeatmapViews(scales=())
+    with pytest.raises(ValueError, match="scales"):
+        HeatmapViews(scales=(1.0, 10.0))
 
 
 def test_half_precision_storage_halves_the_file_and_loads_as_float32(tmp_path):

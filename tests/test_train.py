@@ -184,6 +184,10 @@ def test_config_rejects_unknown_keys_and_resolves_paths(tmp_path):
     assert config_from_dict({"augment": {"zoom": 0.2}}).augment == {"zoom": 0.2}
     with pytest.raises(StenoscopeError, match="freeze"):
         config_from_dict({"freeze": "stages"})
+    with pytest.raises(StenoscopeError, match="test_scales"):
+        config_from_dict({"heatmap": {"test_scales": [0.0]}})
+    views = config_from_dict({"heatmap": {"test_scales": [1, 1.25], "test_flip": True}}).heatmap.views()
+    assert views.scales == (1.0, 1.25) and views.flip
     (tmp_path / "c.yaml").write_text("data: {path: sub/data, format: imagefolder}\nfolds: 3\n")
     config = load_config(tmp_path / "c.yaml")
     assert config.folds == 3 and Path(config.data.path) == (tmp_path / "sub" / "data").resolve()
@@ -364,7 +368,7 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
             "input_size": 256,
             "regions": {"size": 48, "negatives_per_frame": 2},
         },
-        "heatmap": {"batch_size": 4},
+        "heatmap": {"batch_size": 4, "test_scales": [1.0, 1.25], "test_flip": True},
     }
     (tmp_path / "arcade.yaml").write_text(yaml.safe_dump(config))
     result = cli("train", tmp_path / "arcade.yaml", "--out", tmp_path / "run", "--json")
@@ -411,6 +415,11 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
         tmp_path / "run", tmp_path / "card.yaml", tmp_path / "results", weights_folder=tmp_path / "weights"
     )
     shipped = load_model(published.weights)
+    # the configured heat-map views travel from the fold models to the ensemble and the published file
+    views = {"scales": [1.0, 1.25], "flip": True}
+    assert load_model(tmp_path / "run" / "fold_1" / "model.safetensors").heatmap_views.to_dict() == views
+    assert shipped.heatmap_views.to_dict() == views
+    assert json.loads((tmp_path / "results" / "model.json").read_text())["heatmap_views"] == views
     training = shipped.checkpoint_metadata["training"]
     crops = crops_as_trained(open_dataset(subset, "coco"), training, training["regions"]["seed"])
     expected = decision_threshold(shipped, training, crops, torch.device("cpu"))

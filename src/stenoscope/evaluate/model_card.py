@@ -413,8 +413,9 @@ def render_model_card(results_dir: str | Path) -> str:
         "their long side is "
         f"{metadata['train_long_side']} px before the model (ARCADE's 512 px frames halved), whatever "
         "their size; peaks and boxes are mapped back to the input's pixels.",
-        f"Reports mark heat-map peaks scoring >= {metadata['peak_threshold']:g} (the "
-        f"{metadata['peak_threshold_rule']}).",
+        f"Lesion heat map, in every command: {views_phrase(model.get('heatmap_views') or {})} (each view's "
+        "map brought back to the frame's grid). Reports mark heat-map peaks "
+        f"scoring >= {metadata['peak_threshold']:g} (the {metadata['peak_threshold_rule']}).",
         "",
         _frame_calls_table(model.get("frame_calls", {})),
         "",
@@ -499,7 +500,7 @@ def _held_out_section(
         "bootstrap resamples (frames for localisation, near-duplicate groups for classification). A peak "
         f"hits a lesion inside its box widened by {HIT_MARGIN:g} px (of the 512 px frame).",
         "",
-        "Localisation on whole frames:",
+        f"Localisation on whole frames (heat maps: {views_phrase(config['heatmap'])}):",
         "",
         _localisation_table(fold.get("localisation"), baseline),
         "",
@@ -542,7 +543,8 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
         f"data, so the interval is somewhat narrow). A peak hits a lesion inside its box widened by "
         f"{HIT_MARGIN:g} px (of the 512 px frame). The shipped model is the ensemble of these fold models.",
         "",
-        "Localisation on whole frames (frames and lesions summed over the folds):",
+        "Localisation on whole frames (frames and lesions summed over the folds; fold models' heat maps: "
+        f"{views_phrase(run['config']['heatmap'])}):",
         "",
         _localisation_table(localisation, baseline),
         "",
@@ -601,6 +603,21 @@ def _epochs(run: dict[str, Any]) -> str:
     return f"{len(run['folds'][0]['history'])} epochs"
 
 
+def views_phrase(heatmap: dict[str, Any]) -> str:
+    """How a run's (or model's) lesion map was made: one view, or the mean over scales and mirror images."""
+    scales = [float(scale) for scale in heatmap.get("test_scales") or heatmap.get("scales") or [1.0]]
+    flip = bool(heatmap.get("test_flip", heatmap.get("flip", False)))
+    if scales == [1.0] and not flip:
+        return "one view (the frame as it is)"
+    mirrored = ", each also mirrored" if flip else ""
+    count = len(scales) * (2 if flip else 1)
+    return f"mean of {count} views: scales {', '.join(f'{scale:g}' for scale in scales)}{mirrored}"
+
+
+def _views(run: dict[str, Any]) -> str:
+    return f"{_epochs(run)}, {views_phrase(run['config']['heatmap'])}"
+
+
 def _paper_recipe(_: dict[str, Any]) -> str:
     from stenoscope.train.recipes import RECIPES
 
@@ -649,7 +666,8 @@ RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-hold
 
 # The held-out comparison table, in order, after the shipped procedure's row: release 3's procedure, then six
 # runs that each change one thing of it; then stage 1 alone: release 3's, longer in float32, the shipped one
-# (longer, in bfloat16), and twice as long again; three other stage-2 runs after the shipped stage 1 (every
+# (longer, in bfloat16), and twice as long again; the shipped and the twice-as-long one measured again with
+# the lesion map averaged over several views; three other stage-2 runs after the shipped stage 1 (every
 # weight trained, the head alone, the deep stages and the head); stage 1 with more augmentation, at 512 px.
 STUDIES = (
     Study("release3_holdout.json", RELEASE_3, RELEASE_3_CONFIGS),
@@ -711,6 +729,21 @@ STUDIES = (
         "the shipped stage 1 alone, 256 px input, twice as long, in bfloat16",
         "`configs/arcade-holdout-heatmap-56-bf16.yaml`",
         _epochs,
+    ),
+    Study(
+        "holdout_stage1_views.json",
+        "the shipped stage 1 alone, its lesion map averaged over several views",
+        "`configs/arcade-holdout-heatmap-long-bf16-views.yaml` (the shipped stage 1's run measured again "
+        "with `--reevaluate`)",
+        _views,
+    ),
+    Study(
+        "stage1_56_bf16_views.json",
+        "stage 1 alone, twice as long, its lesion map averaged over several views (the views were chosen "
+        "on this run)",
+        "`configs/arcade-holdout-heatmap-56-bf16-views.yaml` (the 56-epoch run measured again with "
+        "`--reevaluate`)",
+        _views,
     ),
     Study(
         "long_bf16.json",

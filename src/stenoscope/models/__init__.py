@@ -8,7 +8,7 @@ Example:
 """
 
 from stenoscope.models import inception, stenonet  # noqa: F401  (register the model families)
-from stenoscope.models._base import Preprocess, StenosisModel
+from stenoscope.models._base import HeatmapViews, Preprocess, StenosisModel
 from stenoscope.models._checkpoint import (
     load_model,
     read_model_metadata,
@@ -24,6 +24,7 @@ from stenoscope.models.ensemble import Ensemble
 __all__ = [
     "AttentionModule",
     "Ensemble",
+    "HeatmapViews",
     "Preprocess",
     "StenosisModel",
     "create_model",

@@ -70,6 +70,39 @@ class Preprocess:
         return tensor.expand(-1, self.in_chans, -1, -1).contiguous()
 
 
+@dataclass(frozen=True)
+class HeatmapViews:
+    """The views of a frame whose lesion heat maps are averaged into one (test-time augmentation); stored in
+    every checkpoint beside :class:`Preprocess`, so every command localises by the same rule.
+
+    Attributes:
+        scales: the frame resized by each factor (relative to the model's input) gives one view.
+        flip: each scale also as the left-right mirror image (its map mirrored back).
+
+    A model trained at one vessel calibre and then run on frames whose lesions look slightly larger or
+    smaller places its peaks more robustly on the average over a few scales (MODEL_CARD.md measures it).
+    """
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.scales or any(not 0.25 <= scale <= 4.0 for scale in self.scales):
+            raise ValueError(f"heat-map view scales must lie in [0.25, 4], got {list(self.scales)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scales": list(self.scales), "flip": self.flip}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> HeatmapViews:
+        if not data:
+            return cls()
+        return cls(scales=tuple(float(scale) for scale in data["scales"]), flip=bool(data.get("flip", False)))
+
+    def __len__(self) -> int:
+        return len(self.scales) * (2 if self.flip else 1)
+
+
 def pool_logit_map(logit_map: torch.Tensor, pool: Pool) -> torch.Tensor:
     """Pool a dense ``(B, K, h, w)`` logit map into image logits ``(B, K)``."""
     if pool == "avg":
@@ -97,6 +130,7 @@ class StenosisModel(nn.Module):
     num_features: int
     pool: Pool = "avg"
     heatmap_weight: float = 0.5
+    heatmap_views: HeatmapViews = HeatmapViews()
 
     @property
     def has_heatmap_head(self) -> bool:
@@ -131,9 +165,20 @@ class StenosisModel(nn.Module):
         return F.interpolate(probability, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
     def lesion_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Lesion-centre probability ``(B, H, W)`` of the heat-map head, upsampled to the input grid."""
-        heatmap = torch.sigmoid(self.forward_heatmap(x))
-        return F.interpolate(heatmap, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        """Lesion-centre probability ``(B, H, W)`` of the heat-map head on the input grid: the mean of the
+        head's upsampled maps over ``heatmap_views`` (one view, ``x`` itself, unless the checkpoint says)."""
+        size = x.shape[-2:]
+        total = torch.zeros((x.shape[0], 1, *size), device=x.device)
+        for scale in self.heatmap_views.scales:
+            view = x
+            if scale != 1.0:
+                scaled = (max(8, round(size[0] * scale)), max(8, round(size[1] * scale)))
+                view = F.interpolate(x, size=scaled, mode="bilinear", align_corners=False)
+            for flip in (False, True) if self.heatmap_views.flip else (False,):
+                heatmap = torch.sigmoid(self.forward_heatmap(view.flip(-1) if flip else view)).float()
+                heatmap = heatmap.flip(-1) if flip else heatmap
+                total += F.interpolate(heatmap, size=size, mode="bilinear", align_corners=False)
+        return total[:, 0] / len(self.heatmap_views)
 
     def frame_probability(self, x: torch.Tensor) -> torch.Tensor:
         """THE rule that turns whole frames ``(B, in_chans, H, W)`` into stenosis probabilities ``(B,)``.

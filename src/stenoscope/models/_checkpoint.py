@@ -5,7 +5,8 @@ The file's header metadata holds one JSON document under the key ``stenoscope``:
     {"format": "stenoscope.model/1", "name": "default", "kwargs": {...}, "preprocess": {...},
      "version": "0.1.0", "metadata": {...user metadata: training data, recipe, metrics...}}
 
-An ensemble stores ``"name": "ensemble"`` and a ``members`` list of ``{name, kwargs, preprocess}``.
+An ensemble stores ``"name": "ensemble"`` and a ``members`` list of ``{name, kwargs, preprocess}``. A model
+whose lesion map averages several views also stores ``"heatmap_views": {"scales": [...], "flip": ...}``.
 
 Shipped weights live in ``models/weights/`` (or ``$STENOSCOPE_WEIGHTS_DIR``) beside ``manifest.json``::
 
@@ -29,7 +30,7 @@ from torch import nn
 from stenoscope._fs import atomic_path, write_text_atomic
 from stenoscope._version import __version__
 from stenoscope.errors import ModelError
-from stenoscope.models._base import Preprocess
+from stenoscope.models._base import HeatmapViews, Preprocess
 from stenoscope.models._registry import create_model
 from stenoscope.models.ensemble import Ensemble
 
@@ -53,6 +54,11 @@ def _architecture(model: nn.Module) -> dict[str, Any]:
     return {"name": name, "kwargs": kwargs, "preprocess": model.preprocess.to_dict()}
 
 
+def _heatmap_views(model: nn.Module) -> dict[str, Any]:
+    views = getattr(model, "heatmap_views", HeatmapViews())
+    return {} if views == HeatmapViews() else {"heatmap_views": views.to_dict()}
+
+
 def save_model(
     model: nn.Module, path: str | Path, *, weights_dtype: torch.dtype | None = None, **metadata: Any
 ) -> Path:
@@ -73,6 +79,7 @@ def save_model(
         header["preprocess"] = model.preprocess.to_dict()
     else:
         header |= _architecture(model)
+    header |= _heatmap_views(model)
     if weights_dtype is not None:
         header["weights_dtype"] = str(weights_dtype).removeprefix("torch.")
     try:
@@ -143,6 +150,7 @@ def load_model(path_or_name: str | Path | None = None, *, device: str | torch.de
     except RuntimeError as error:
         name = header["name"]
         raise ModelError(f"{path}: weights do not fit the {name!r} architecture ({error})") from error
+    model.heatmap_views = HeatmapViews.from_dict(header.get("heatmap_views"))
     model.checkpoint_metadata = header.get("metadata", {})
     return model.to(device).eval()
 

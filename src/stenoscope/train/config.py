@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stenoscope.data.regions import RegionOptions
 from stenoscope.errors import InputError, StenoscopeError
+
+if TYPE_CHECKING:
+    from stenoscope.models import HeatmapViews
 
 # training arithmetic: float32, or bfloat16 autocast of the forward passes
 PRECISIONS = ("float32", "bfloat16")
@@ -72,6 +75,9 @@ class HeatmapConfig:
             ``loop.dense_region_loss``), so that the classifier, and hence Grad-CAM, points at the lesion
             on whole frames and not only on crops. 0 turns it off.
         hard_negatives: background cells per frame that count in that loss.
+        test_scales: the scales whose heat maps the trained model averages when it localises (stored with
+            its weights as ``HeatmapViews``; used in its evaluation and by every command after).
+        test_flip: also average each scale's mirror image.
     """
 
     enabled: bool | str = "auto"
@@ -80,6 +86,14 @@ class HeatmapConfig:
     sigma_scale: float = 0.15
     dense_weight: float = 0.0
     hard_negatives: int = 16
+    test_scales: list[float] = field(default_factory=lambda: [1.0])
+    test_flip: bool = False
+
+    def views(self) -> HeatmapViews:
+        """The test-time views these settings give a trained model."""
+        from stenoscope.models import HeatmapViews
+
+        return HeatmapViews(tuple(float(scale) for scale in self.test_scales), bool(self.test_flip))
 
 
 @dataclass
@@ -156,6 +170,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     if data.samples not in ("frames", "regions"):
         raise StenoscopeError(f"data.samples must be 'frames' or 'regions', got {data.samples!r}")
     config.data, config.heatmap = data, heatmap
+    try:
+        heatmap.views()
+    except (TypeError, ValueError) as error:
+        raise StenoscopeError(f"heatmap.test_scales / test_flip: {error}") from error
     if config.precision not in PRECISIONS:
         raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     if not isinstance(config.freeze, list) or not all(isinstance(item, str) for item in config.freeze):

@@ -370,7 +370,9 @@ def _evaluate_fold(
     device: torch.device,
 ) -> EvaluationResult:
     """The fold's validation metrics, calls at the threshold set on its training samples; localisation
-    always on whole frames (the base), even for crops."""
+    always on whole frames (the base), even for crops. The model localises with the configured heat-map
+    views, which it keeps when saved after."""
+    model.heatmap_views = config.heatmap.views()
     mean = model.preprocess.mean
     frame_pipeline = inference_pipeline(training, mean, "frame")
     evaluation = evaluate_model(
@@ -532,6 +534,7 @@ def cross_validate(
     )
     write_text_atomic(out / "predictions.csv", _predictions_csv(rows))
     ensemble = Ensemble(models)
+    ensemble.heatmap_views = config.heatmap.views()
     training = dict(records[0])
     if training.get("mean_image"):
         # members share one Preprocess, so the ensemble subtracts the average of the folds' mean images

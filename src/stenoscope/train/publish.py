@@ -296,6 +296,7 @@ def publish_run(
         "kwargs": getattr(members[0], "model_kwargs", {}),
         "members": len(members),
         "parameters": int(sum(p.numel() for p in members[0].parameters())),
+        "heatmap_views": model.heatmap_views.to_dict(),
         "frame_calls": frame_calls,
         "card": card,
         "metadata": described,
