@@ -59,6 +59,20 @@ stenoscope train configs/arcade-holdout-heatmap-long.yaml --json > runs/arcade-h
 cp runs/arcade-holdout-heatmap-long/results.json results/arcade/stage1_long.json
 stenoscope train configs/arcade-holdout-heatmap-56-bf16.yaml --json > runs/arcade-holdout-heatmap-56.log 2>&1
 cp runs/arcade-holdout-heatmap-56-bf16/results.json results/arcade/stage1_56_bf16.json
+# the shipped stage 1 trained again (bfloat16 on 2 threads is not bit-reproducible), then that run and the
+# 56-epoch one measured with the lesion map averaged over several views (heatmap.test_scales/test_flip)
+stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --out runs/arcade-holdout-heatmap-long-bf16-again \
+    --json > runs/arcade-holdout-heatmap-again.log 2>&1
+cp runs/arcade-holdout-heatmap-long-bf16-again/results.json results/arcade/holdout_stage1_again.json
+for run in long-bf16 56-bf16; do
+    source=runs/arcade-holdout-heatmap-$run
+    [ "$run" = long-bf16 ] && source=$source-again
+    rm -rf "runs/arcade-holdout-heatmap-$run-views" && cp -r "$source" "runs/arcade-holdout-heatmap-$run-views"
+    stenoscope train "configs/arcade-holdout-heatmap-$run-views.yaml" --reevaluate --json \
+        >> runs/arcade-holdout-views.log 2>&1
+done
+cp runs/arcade-holdout-heatmap-long-bf16-views/results.json results/arcade/holdout_stage1_views.json
+cp runs/arcade-holdout-heatmap-56-bf16-views/results.json results/arcade/stage1_56_bf16_views.json
 stenoscope train configs/arcade-holdout-long-bf16.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-long-bf16/results.json results/arcade/long_bf16.json
 stenoscope train configs/arcade-holdout-long-bf16-head.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
