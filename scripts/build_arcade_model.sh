@@ -73,6 +73,16 @@ for run in long-bf16 56-bf16; do
 done
 cp runs/arcade-holdout-heatmap-long-bf16-views/results.json results/arcade/holdout_stage1_views.json
 cp runs/arcade-holdout-heatmap-56-bf16-views/results.json results/arcade/stage1_56_bf16_views.json
+# the shipped weights with those views (not shipped: see MODEL_CARD.md) on the external frames
+python - <<'PY'
+import torch
+from stenoscope.models import HeatmapViews, load_model, save_model
+model = load_model()
+model.heatmap_views = HeatmapViews((0.875, 1.0, 1.25), flip=True)
+save_model(model, "runs/stenonet-arcade-views.safetensors", weights_dtype=torch.float16, **model.checkpoint_metadata)
+PY
+stenoscope evaluate runs/stenonet-arcade-views.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-views --json > /dev/null
 stenoscope train configs/arcade-holdout-long-bf16.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-long-bf16/results.json results/arcade/long_bf16.json
 stenoscope train configs/arcade-holdout-long-bf16-head.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1

@@ -275,3 +275,17 @@ def test_clip_stride_runs_the_model_on_fewer_frames_and_blends_between(model_fil
     assert np.abs(maps[1] - (every[0] + every[2]) / 2).max() <= 1  # the frame between is the blend
     with pytest.raises(StenoscopeError, match="clip_stride"):
         analyze(clip, model=model_file, clip_stride=0)
+
+
+def test_the_default_clip_stride_pays_for_every_heat_map_view(model_file, tmp_path, monkeypatch):
+    from stenoscope.models import HeatmapViews, load_model, save_model
+    from stenoscope.report import analyze, pipeline
+
+    clip = vessel_clip(n_frames=9)
+    # a budget of 5 frames at the working size (96x128 for long side 128): 1 frame in 2 with one view
+    monkeypatch.setattr(pipeline, "CLIP_PIXEL_BUDGET", 5 * 96 * 128)
+    assert analyze(clip, model=model_file, long_side=128, count=1).heatmaps["clip_stride"] == 2
+    mirrored = load_model(model_file)
+    mirrored.heatmap_views = HeatmapViews(scales=(1.0,), flip=True)  # twice the pixels: 2 frames affordable
+    views_file = save_model(mirrored, tmp_path / "views.safetensors")
+    assert analyze(clip, model=views_file, long_side=128, count=1).heatmaps["clip_stride"] == 8

@@ -316,6 +316,8 @@ def evaluate_path(
 
         out = Path(out)
         report = result.to_json() | {"model": str(model_path), "dataset_path": str(dataset_path)}
+        if result.localisation and "heatmap" in result.localisation:
+            report["heatmap_views"] = model.heatmap_views.to_dict()
         write_text_atomic(out / "evaluation.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
         roc_curve_png(
             [(dataset.name, dataset.labels, result.probabilities)], out / "roc.png", title="evaluation"

@@ -324,11 +324,14 @@ def _external_sections(results_dir: Path) -> list[str]:
     for path in sorted(results_dir.glob("*/evaluation.json")):
         data = _read(path) or {}
         dataset = data["dataset"]
+        views = views_phrase(data.get("heatmap_views") or {})
         lines = [f"### `{path.parent.name}`", ""]
         lines.append(
             f"{dataset['samples']} {dataset['kind']} samples ({dataset['positives']} positive, "
             f"{dataset['negatives']} negative) in {dataset['groups']} groups from "
             f"`{Path(str(data.get('dataset_path'))).name}`."
+            + f" Model: `{Path(str(data.get('model'))).name}`."
+            + (f" Heat maps: {views}." if data.get("localisation") else "")
         )
         lines.append("")
         if dataset["positives"] and dataset["negatives"]:
@@ -740,7 +743,9 @@ STUDIES = (
     ),
     Study(
         "holdout_stage1_views.json",
-        "the shipped stage 1 alone, trained again, its lesion map averaged over several views",
+        "the shipped stage 1 alone, trained again, its lesion map averaged over several views (not the "
+        "shipped default: 6 heat-map passes per frame, and on the synthetic demo run the strongest peak "
+        "moved onto burned-in text)",
         "`configs/arcade-holdout-heatmap-long-bf16-views.yaml` (the run trained again above, measured "
         "again with `--reevaluate`)",
         _views,

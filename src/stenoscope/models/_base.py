@@ -102,6 +102,11 @@ class HeatmapViews:
     def __len__(self) -> int:
         return len(self.scales) * (2 if self.flip else 1)
 
+    @property
+    def pixel_cost(self) -> float:
+        """Input pixels the views pass through the model, as a multiple of the frame's own."""
+        return sum(scale * scale for scale in self.scales) * (2 if self.flip else 1)
+
 
 def pool_logit_map(logit_map: torch.Tensor, pool: Pool) -> torch.Tensor:
     """Pool a dense ``(B, K, h, w)`` logit map into image logits ``(B, K)``."""

@@ -57,8 +57,9 @@ HEAD_DISPLAY_FLOOR = 0.2
 # Boxes outline each hot spot at half the frame's maximum (never below the peak threshold).
 BOX_LEVEL = 0.5
 # Model-input pixels the whole-clip heat maps (for the videos) may cost by default: 16 frames at 512x512, so
-# every frame of a 60-frame run at 256 px (the shipped model's scale), 1 in 4 at 512 px; this keeps the
-# videos within the issue's 5 s on 2 cores (see benchmarks/results/analyze.md).
+# every frame of a 60-frame run at 256 px with one heat-map view, 1 in 4 at 512 px (a head averaging several
+# views pays each view's pixels); this keeps the videos within the issue's 5 s on 2 cores (see
+# benchmarks/results/analyze.md).
 CLIP_PIXEL_BUDGET = 16 * 512 * 512
 BATCH_FRAMES = 8  # frames per forward pass over the whole clip (bounds memory on long runs)
 
@@ -318,7 +319,7 @@ def analyze(
         clip_heatmaps: also compute heat maps for every frame (needed for clip.gif / clip.mp4).
         clip_stride: for those, run the model on every ``clip_stride``-th frame and blend the maps of the
             frames between; ``None`` (default) picks the smallest stride that keeps the model within
-            ``CLIP_PIXEL_BUDGET`` input pixels (every frame when the run fits).
+            ``CLIP_PIXEL_BUDGET`` input pixels, counting every heat-map view (every frame when the run fits).
         threshold: frame probability at which a key frame votes stenosis (metadata ``threshold`` or 0.5).
         name: the report's name (default: the input's file or folder name).
 
@@ -396,7 +397,10 @@ def analyze(
 
     every_frame = None
     if clip_stride is None:
-        affordable = max(2, CLIP_PIXEL_BUDGET // (size[0] * size[1]))
+        # a head's map costs each of its views' pixels (see HeatmapViews.pixel_cost)
+        views = getattr(model, "heatmap_views", None) if has_head else None
+        cost = size[0] * size[1] * (views.pixel_cost if views is not None else 1.0)
+        affordable = max(2, int(CLIP_PIXEL_BUDGET // cost))
         clip_stride = max(1, math.ceil((clip.n_frames - 1) / (affordable - 1)))
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
