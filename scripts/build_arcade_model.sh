@@ -93,4 +93,13 @@ stenoscope train configs/arcade-holdout-heatmap-augment.yaml --json > runs/arcad
 cp runs/arcade-holdout-heatmap-augment/results.json results/arcade/stage1_augment.json
 stenoscope train configs/arcade-holdout-512-heatmap.yaml --json > runs/arcade-holdout-512.log 2>&1
 cp runs/arcade-holdout-512-heatmap/results.json results/arcade/probe_512_stage1.json
+# the shipped stage 1 with whole frames zoomed (held out), then the held-out stage 1 models on the external frames
+stenoscope train configs/arcade-holdout-heatmap-zoom-bf16.yaml --json > runs/arcade-holdout-heatmap-zoom.log 2>&1
+cp runs/arcade-holdout-heatmap-zoom-bf16/results.json results/arcade/holdout_stage1_zoom.json
+stenoscope train configs/arcade-holdout-heatmap-zoom45-bf16.yaml --json >> runs/arcade-holdout-heatmap-zoom.log 2>&1
+cp runs/arcade-holdout-heatmap-zoom45-bf16/results.json results/arcade/holdout_stage1_zoom45.json
+for run in long-bf16-again:stage1 zoom-bf16:stage1-zoom zoom45-bf16:stage1-zoom45; do
+    stenoscope evaluate "runs/arcade-holdout-heatmap-${run%%:*}/ensemble.safetensors" "$DANILOV" --format voc \
+        --out "results/arcade/danilov-frames-holdout-${run#*:}" --json > /dev/null
+done
 stenoscope model-card results/arcade --out MODEL_CARD.md

@@ -156,3 +156,16 @@ def test_views_phrase_names_one_view_or_the_averaged_ones():
         "mean of 6 views: scales 0.875, 1, 1.25, each also mirrored"
     )
     assert views_phrase({"scales": [1.0, 1.5], "flip": False}) == "mean of 2 views: scales 1, 1.5"
+
+
+def test_an_external_test_names_its_model_and_what_trained_it(results: Path) -> None:
+    from stenoscope.evaluate.model_card import EXTERNAL_MODELS
+
+    card = render_model_card(results)
+    section = card[card.index("### `danilov-frames`") :]
+    assert section.startswith("### `danilov-frames`\n\n127 frame samples")
+    assert "Model: `src/stenoscope/models/weights/stenonet-arcade.safetensors`. Heat maps" in section
+    evaluation = json.loads((results / "danilov-frames" / "evaluation.json").read_text())
+    model, origin = next(iter(EXTERNAL_MODELS.items()))
+    (results / "danilov-frames" / "evaluation.json").write_text(json.dumps(evaluation | {"model": model}))
+    assert f"Model: `{model}`: {origin}. Heat maps" in render_model_card(results)
