@@ -169,3 +169,15 @@ def test_an_external_test_names_its_model_and_what_trained_it(results: Path) -> 
     model, origin = next(iter(EXTERNAL_MODELS.items()))
     (results / "danilov-frames" / "evaluation.json").write_text(json.dumps(evaluation | {"model": model}))
     assert f"Model: `{model}`: {origin}. Heat maps" in render_model_card(results)
+
+
+def test_the_stage_1_line_names_a_zoom_of_its_own(results: Path) -> None:
+    assert "epochs in bfloat16 autocast (weights, optimiser and losses in float32); alone" in (
+        render_model_card(results)
+    )
+    stage = json.loads((results / "training_stage1.json").read_text())
+    stage["config"]["augment"] = {"frame_flip": False, "zoom": 0.45}
+    (results / "training_stage1.json").write_text(json.dumps(stage))
+    assert "losses in float32), frames zoomed by up to 45% either way; alone it reached" in (
+        render_model_card(results)
+    )

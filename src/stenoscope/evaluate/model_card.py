@@ -122,7 +122,8 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             "- Stage 1: the heat-map head alone (the classification head saw whole-frame labels only) "
             "on frames resized to "
             f"{first['data']['input_size']} px, batch {first['batch_size']} frames, lr {first['lr']:g}, "
-            f"{len(stage['folds'][0]['history'])} epochs{_precision_phrase(first)}; alone it reached a "
+            f"{len(stage['folds'][0]['history'])} epochs{_precision_phrase(first)}"
+            f"{_frame_augment_phrase(first.get('augment') or {})}; alone it reached a "
             f"{where} pointing game of "
             f"{_value(local.get('pointing_game'), local.get('pointing_game_ci95'))}. Stage 2 (below) starts "
             "from its weights (fold by fold)."
@@ -145,6 +146,14 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             f"{config['heatmap'].get('hard_negatives')} hardest background cells."
         )
     return lines
+
+
+def _frame_augment_phrase(augment: dict[str, Any]) -> str:
+    """A stage's augmentation beyond the recipe's: whole frames flipped and/or zoomed."""
+    changes = ["whole frames flipped both ways"] if augment.get("frame_flip") else []
+    if augment.get("zoom"):
+        changes.append(f"frames zoomed by up to {augment['zoom']:.0%} either way")
+    return f", {' and '.join(changes)}" if changes else ""
 
 
 def _precision_phrase(config: dict[str, Any]) -> str:
