@@ -98,7 +98,9 @@ stenoscope train configs/arcade-holdout-heatmap-zoom-bf16.yaml --json > runs/arc
 cp runs/arcade-holdout-heatmap-zoom-bf16/results.json results/arcade/holdout_stage1_zoom.json
 stenoscope train configs/arcade-holdout-heatmap-zoom45-bf16.yaml --json >> runs/arcade-holdout-heatmap-zoom.log 2>&1
 cp runs/arcade-holdout-heatmap-zoom45-bf16/results.json results/arcade/holdout_stage1_zoom45.json
-for run in long-bf16-again:stage1 zoom-bf16:stage1-zoom zoom45-bf16:stage1-zoom45; do
+stenoscope train configs/arcade-holdout-heatmap-zoom60-bf16.yaml --json >> runs/arcade-holdout-heatmap-zoom.log 2>&1
+cp runs/arcade-holdout-heatmap-zoom60-bf16/results.json results/arcade/holdout_stage1_zoom60.json
+for run in long-bf16-again:stage1 zoom-bf16:stage1-zoom zoom45-bf16:stage1-zoom45 zoom60-bf16:stage1-zoom60; do
     stenoscope evaluate "runs/arcade-holdout-heatmap-${run%%:*}/ensemble.safetensors" "$DANILOV" --format voc \
         --out "results/arcade/danilov-frames-holdout-${run#*:}" --json > /dev/null
 done

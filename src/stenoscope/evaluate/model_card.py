@@ -338,6 +338,8 @@ EXTERNAL_MODELS = {
     "to 30% either way (`configs/arcade-holdout-heatmap-zoom-bf16.yaml`)",
     "runs/arcade-holdout-heatmap-zoom45-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 45% either way (`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`)",
+    "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
+    "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
     "runs/stenonet-arcade-views.safetensors": "the shipped weights with the views below (not shipped)",
 }
 
@@ -700,7 +702,7 @@ RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-hold
 # (longer, in bfloat16), twice as long again, the shipped one trained again, and that run and the twice-as-
 # long one measured again with the lesion map averaged over several views; three other stage-2 runs after the
 # shipped stage 1 (every weight trained, the head alone, the deep stages and the head); stage 1 with more
-# augmentation (release 3's flipped and zoomed, the shipped one zoomed by up to 30% and 45%), at 512 px.
+# augmentation (release 3's flipped and zoomed, the shipped one zoomed by up to 30%, 45% and 60%), at 512 px.
 STUDIES = (
     Study("release3_holdout.json", RELEASE_3, RELEASE_3_CONFIGS),
     Study(
@@ -818,6 +820,12 @@ STUDIES = (
         "holdout_stage1_zoom45.json",
         "the shipped stage 1 alone, whole frames zoomed further (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`",
+        _augmentation,
+    ),
+    Study(
+        "holdout_stage1_zoom60.json",
+        "the shipped stage 1 alone, whole frames zoomed further still (not flipped)",
+        "`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`",
         _augmentation,
     ),
     Study(
