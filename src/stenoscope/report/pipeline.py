@@ -398,9 +398,8 @@ def analyze(
     every_frame = None
     if clip_stride is None:
         # a head's map costs each of its views' pixels (see HeatmapViews.pixel_cost)
-        views = getattr(model, "heatmap_views", None) if has_head else None
-        cost = size[0] * size[1] * (views.pixel_cost if views is not None else 1.0)
-        affordable = max(2, int(CLIP_PIXEL_BUDGET // cost))
+        views_cost = model.heatmap_views.pixel_cost if has_head else 1.0
+        affordable = max(2, int(CLIP_PIXEL_BUDGET // (size[0] * size[1] * views_cost)))
         clip_stride = max(1, math.ceil((clip.n_frames - 1) / (affordable - 1)))
     if clip_heatmaps:
         with watch.stage("clip_heatmaps"):
