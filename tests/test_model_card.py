@@ -76,7 +76,7 @@ def test_cross_validated_comparisons_show_fold_means_of_each_run_after_the_shipp
     assert [row[0] for row in rows[1:]] == [
         "| shipped model (both stages)",
         "| release 3's stage 1 alone (28 epochs)",
-        "| the shipped stage 1 alone, longer, in bfloat16 (28 epochs)",
+        "| the shipped stage 1 alone (28 epochs in bfloat16)",
     ]
     assert [row[2] for row in rows[1:]] == [
         "0.600 (0.352-0.848)",
@@ -181,3 +181,40 @@ def test_the_stage_1_line_names_a_zoom_of_its_own(results: Path) -> None:
     assert "losses in float32), frames zoomed by up to 45% either way; alone it reached" in (
         render_model_card(results)
     )
+
+
+def test_procedure_differences_name_training_settings_only():
+    from stenoscope.evaluate.model_card import procedure_differences
+
+    stage = json.loads((RESULTS / "holdout_stage1.json").read_text())
+    moved = copy.deepcopy(stage)
+    moved["config"] |= {"out": "elsewhere", "threads": 1, "holdout": None, "augment": {"frame_flip": False}}
+    moved["config"]["heatmap"]["test_scales"] = [1.0]
+    assert procedure_differences([stage], [moved]) == []
+    moved["config"]["augment"]["zoom"] = 0.45
+    moved["config"]["lr"] = 0.001
+    assert procedure_differences([moved], [stage]) == [
+        "stage 1 `augment.zoom`: 0 here, 0.45 shipped",
+        "stage 1 `lr`: 0.002 here, 0.001 shipped",
+    ]
+    assert procedure_differences([stage, stage], [stage]) == ["1 training stage(s) here, 2 shipped"]
+
+
+def test_a_held_out_split_of_an_earlier_procedure_is_named_as_such(results: Path) -> None:
+    from stenoscope.evaluate.model_card import HELD_OUT_RELEASE
+
+    assert "Protocol: the shipped procedure in two stages" in render_model_card(results)
+    stage = json.loads((results / "training_stage1.json").read_text())
+    stage["config"]["augment"] = {"frame_flip": False, "zoom": 0.45}
+    (results / "training_stage1.json").write_text(json.dumps(stage))
+    card = render_model_card(results)
+    held_out = card[card.index("## Held-out evaluation") :]
+    assert held_out.startswith(
+        f"## Held-out evaluation: ARCADE `val`\n\nProtocol: {HELD_OUT_RELEASE}'s procedure in two stages"
+    )
+    assert "differs from the shipped model's procedure in stage 1 `augment.zoom`: 0 here, 0.45 shipped" in (
+        held_out
+    )
+    table = card[card.index("## Comparisons (one held-out split)") :]
+    assert f"\n| {HELD_OUT_RELEASE}'s procedure (two stages" in table
+    assert "| shipped procedure" not in card

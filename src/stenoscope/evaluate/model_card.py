@@ -332,7 +332,7 @@ def _history_table(history: list[dict[str, Any]]) -> str:
 # procedure's stage 1 on the held-out split, with and without zoom augmentation, tell whether training on
 # more lesion sizes carries to another centre.
 EXTERNAL_MODELS = {
-    "runs/arcade-holdout-heatmap-long-bf16-again/ensemble.safetensors": "the shipped stage 1 alone, trained "
+    "runs/arcade-holdout-heatmap-long-bf16-again/ensemble.safetensors": "release 4's stage 1 alone, trained "
     "on ARCADE train only (`configs/arcade-holdout-heatmap-long-bf16.yaml`, the run trained again)",
     "runs/arcade-holdout-heatmap-zoom-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 30% either way (`configs/arcade-holdout-heatmap-zoom-bf16.yaml`)",
@@ -456,9 +456,17 @@ def render_model_card(results_dir: str | Path) -> str:
     held_out = training if holdout and len(folds) == 1 else _read(results_dir / HOLDOUT_RESULTS)
     if len(folds) > 1:
         out += _cv_section(training, baseline)
+    differences: list[str] = []
     if held_out is not None:
         stage = None if held_out is training else _read(results_dir / HOLDOUT_STAGE1_RESULTS)
-        out += _held_out_section(held_out, baseline, stage, shipped=held_out is training)
+        if held_out is not training:
+            differences = procedure_differences(
+                [run for run in (_read(results_dir / STAGE1_RESULTS), training) if run],
+                [run for run in (stage, held_out) if run],
+            )
+        out += _held_out_section(
+            held_out, baseline, stage, shipped=held_out is training, differences=differences
+        )
     externals = _external_sections(results_dir)
     out += ["## External test (another centre)", ""]
     if externals:
@@ -490,7 +498,7 @@ def render_model_card(results_dir: str | Path) -> str:
             "",
         ]
     if held_out is not None:
-        out += _comparison_section(results_dir, held_out)
+        out += _comparison_section(results_dir, held_out, differences)
     out += _cv_comparison_section(results_dir, training)
     out += _not_run(results_dir, cross_validated=len(folds) > 1)
     out += [
@@ -511,9 +519,14 @@ def render_model_card(results_dir: str | Path) -> str:
 
 
 def _held_out_section(
-    run: dict[str, Any], baseline: dict[str, Any] | None, stage: dict[str, Any] | None, shipped: bool
+    run: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    stage: dict[str, Any] | None,
+    shipped: bool,
+    differences: list[str],
 ) -> list[str]:
-    """One held-out split: the shipped run itself, or the shipped procedure run on train only."""
+    """One held-out split: the shipped run itself, or a procedure run on train only (the shipped one, or an
+    earlier release's with the settings that differ named)."""
     config, fold = run["config"], run["folds"][0]
     holdout = config["holdout"]
     if shipped:
@@ -521,9 +534,15 @@ def _held_out_section(
     else:
         epochs = f" (stage 1 for {len(stage['folds'][0]['history'])} epochs)" if stage else ""
         trained = (
-            f"the shipped two-stage procedure{epochs} on ARCADE train only ({_held_out_configs()}), the "
-            "protocol of the reference numbers"
+            f"{_held_out_name(differences)} in two stages{epochs} on ARCADE train only "
+            f"({_held_out_configs()}), the protocol of the reference numbers"
         )
+        if differences:
+            trained += (
+                "; it differs from the shipped model's procedure in "
+                + "; ".join(differences)
+                + " (not rerun on this split for the shipped release)"
+            )
     out = [
         f"## Held-out evaluation: ARCADE `{holdout}`",
         "",
@@ -616,12 +635,23 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
     return out
 
 
-# The shipped procedure run on the held-out split (train only): the runs behind holdout_stage1.json and
-# holdout.json, in order.
+# The procedure run on the held-out split (train only), the runs behind holdout_stage1.json and holdout.json
+# in order, and the release it is. The card compares its configs with the shipped run's and names every
+# setting that differs, so a release whose held-out split was not rerun never passes for the shipped one.
 HELD_OUT_PROCEDURE = (
     "configs/arcade-holdout-heatmap-long-bf16.yaml",
     "configs/arcade-holdout-long-bf16-neck.yaml",
 )
+HELD_OUT_RELEASE = "release 4"
+# Settings that say where a run ran or what it was evaluated on, not how the model was trained.
+_NOT_TRAINING = {"out", "holdout", "folds", "bootstrap", "init", "device", "threads", "data.path"}
+# Settings written only by newer code, with the value older runs used.
+_DEFAULTS = {
+    "augment.frame_flip": False,
+    "augment.zoom": 0,
+    "heatmap.test_scales": [1.0],
+    "heatmap.test_flip": False,
+}
 HOLDOUT_RESULTS = "holdout.json"
 HOLDOUT_STAGE1_RESULTS = "holdout_stage1.json"
 STAGE1_RESULTS = "training_stage1.json"
@@ -630,6 +660,35 @@ SYNTHETIC_RESULTS = "synthetic.json"
 
 def _held_out_configs() -> str:
     return ", then ".join(f"`{config}`" for config in HELD_OUT_PROCEDURE)
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat |= _flat(value, f"{prefix}{key}.")
+        elif not isinstance(value, dict):
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def procedure_differences(shipped: list[dict[str, Any]], held_out: list[dict[str, Any]]) -> list[str]:
+    """Every training setting in which the held-out runs differ from the shipped runs, stage by stage, as
+    "stage N `key`: value here, value shipped"; empty when the held-out split ran the shipped procedure."""
+    if len(shipped) != len(held_out):
+        return [f"{len(held_out)} training stage(s) here, {len(shipped)} shipped"]
+    differences = []
+    for number, (ours, theirs) in enumerate(zip(shipped, held_out, strict=True), start=1):
+        ours, theirs = _DEFAULTS | _flat(ours["config"]), _DEFAULTS | _flat(theirs["config"])
+        for key in sorted((ours.keys() | theirs.keys()) - _NOT_TRAINING):
+            if ours.get(key) != theirs.get(key):
+                here, there = json.dumps(theirs.get(key)), json.dumps(ours.get(key))
+                differences.append(f"stage {number} `{key}`: {here} here, {there} shipped")
+    return differences
+
+
+def _held_out_name(differences: list[str]) -> str:
+    return f"{HELD_OUT_RELEASE}'s procedure" if differences else "the shipped procedure"
 
 
 def _epochs(run: dict[str, Any]) -> str:
@@ -754,26 +813,26 @@ STUDIES = (
     ),
     Study(
         HOLDOUT_STAGE1_RESULTS,
-        "the shipped stage 1 alone, 256 px input, longer, in bfloat16",
+        "release 4's stage 1 alone, 256 px input, longer, in bfloat16",
         f"`{HELD_OUT_PROCEDURE[0]}`",
         _epochs,
     ),
     Study(
         "stage1_56_bf16.json",
-        "the shipped stage 1 alone, 256 px input, twice as long, in bfloat16",
+        "release 4's stage 1 alone, 256 px input, twice as long, in bfloat16",
         "`configs/arcade-holdout-heatmap-56-bf16.yaml`",
         _epochs,
     ),
     Study(
         "holdout_stage1_again.json",
-        "the shipped stage 1 alone, trained again with the same config (bfloat16 training on 2 threads is "
-        "not bit-reproducible: its difference from the shipped stage 1's row is training noise alone)",
+        "release 4's stage 1 alone, trained again with the same config (bfloat16 training on 2 threads is "
+        "not bit-reproducible: its difference from that stage 1's first row is training noise alone)",
         f"`{HELD_OUT_PROCEDURE[0]}`",
         _epochs,
     ),
     Study(
         "holdout_stage1_views.json",
-        "the shipped stage 1 alone, trained again, its lesion map averaged over several views (not the "
+        "release 4's stage 1 alone, trained again, its lesion map averaged over several views (not the "
         "shipped default: 6 heat-map passes per frame, and on the synthetic demo run the strongest peak "
         "moved onto burned-in text)",
         "`configs/arcade-holdout-heatmap-long-bf16-views.yaml` (the run trained again above, measured "
@@ -790,17 +849,17 @@ STUDIES = (
     ),
     Study(
         "long_bf16.json",
-        "the shipped procedure with stage 2 training every weight",
+        "release 4's procedure with stage 2 training every weight",
         f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16.yaml`",
     ),
     Study(
         "long_bf16_head.json",
-        "the shipped procedure with stage 2 training the classification head alone, without a neck",
+        "release 4's procedure with stage 2 training the classification head alone, without a neck",
         f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-head.yaml`",
     ),
     Study(
         "long_bf16_deep.json",
-        "the shipped procedure with stage 2 training the deep stages and the head, without a neck (stem, "
+        "release 4's procedure with stage 2 training the deep stages and the head, without a neck (stem, "
         "stages 0-1 and decoder frozen)",
         f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-deep.yaml`",
     ),
@@ -812,19 +871,19 @@ STUDIES = (
     ),
     Study(
         "holdout_stage1_zoom.json",
-        "the shipped stage 1 alone, whole frames also zoomed (not flipped)",
+        "release 4's stage 1 alone, whole frames also zoomed (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom-bf16.yaml`",
         _augmentation,
     ),
     Study(
         "holdout_stage1_zoom45.json",
-        "the shipped stage 1 alone, whole frames zoomed further (not flipped)",
+        "release 4's stage 1 alone, whole frames zoomed further (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`",
         _augmentation,
     ),
     Study(
         "holdout_stage1_zoom60.json",
-        "the shipped stage 1 alone, whole frames zoomed further still (not flipped)",
+        "release 4's stage 1 alone, whole frames zoomed further still (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`",
         _augmentation,
     ),
@@ -842,6 +901,17 @@ STUDIES = (
 # the shipped model's row.
 CV_STUDIES = (
     Study(
+        "release4_training.json",
+        "release 4 (28-epoch bfloat16 stage 1 without zoom, then a neck and the head)",
+        "`configs/arcade-heatmap-long.yaml`, `configs/arcade-long.yaml`",
+    ),
+    Study(
+        "release4_training_stage1.json",
+        "release 4's stage 1 alone",
+        "`configs/arcade-heatmap-long.yaml`",
+        _epochs,
+    ),
+    Study(
         "release3_training.json",
         "release 3 (14-epoch float32 stage 1, then stage 2 training every weight)",
         "`configs/arcade-heatmap.yaml`, `configs/arcade.yaml`",
@@ -854,9 +924,13 @@ CV_STUDIES = (
     ),
     Study(
         STAGE1_RESULTS,
-        "the shipped stage 1 alone, longer, in bfloat16",
-        "`configs/arcade-heatmap-long.yaml`",
-        _epochs,
+        "the shipped stage 1 alone",
+        "the first `stenoscope train` command under Training",
+        lambda run: (
+            _epochs(run)
+            + _precision_phrase(run["config"]).split(" autocast")[0]
+            + _frame_augment_phrase(run["config"].get("augment") or {})
+        ),
     ),
 )
 
@@ -904,26 +978,23 @@ def _comparison_row(name: str, fold: dict[str, Any]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def _comparison_section(results_dir: Path, held_out: dict[str, Any]) -> list[str]:
-    """The held-out comparisons (the paper's ablations and our own), each against the shipped procedure
-    run on the same split."""
+def _comparison_section(results_dir: Path, held_out: dict[str, Any], differences: list[str]) -> list[str]:
+    """The held-out comparisons (the paper's ablations and our own), each against the procedure run on the
+    held-out split (the shipped one unless ``differences`` name what sets them apart)."""
     found = [(study, _read(results_dir / study.file)) for study in STUDIES]
     found = [(study, run) for study, run in found if run]
     if not found:
         return []
-    rows = [
-        _comparison_row(
-            "shipped procedure (two stages, 256 px, attention, default recipe)", held_out["folds"][0]
-        )
-    ]
+    name = _held_out_name(differences).removeprefix("the ")
+    rows = [_comparison_row(f"{name} (two stages, 256 px, attention, default recipe)", held_out["folds"][0])]
     rows += [_comparison_row(study.label(run), run["folds"][0]) for study, run in found]
     how = "; ".join(f"{study.change}: {study.configs}" for study, _ in found)
     return [
         "## Comparisons (one held-out split)",
         "",
         "Every run trains on ARCADE train and is evaluated on the same held-out val frames. The first row "
-        f"is the shipped procedure ({_held_out_configs()}); the rows named after release 3 change one "
-        "thing of that release's procedure, the stage 1 rows compare that stage alone. Runs: "
+        f"is {_held_out_name(differences)} ({_held_out_configs()}); the rows named after release 3 change "
+        "one thing of that release's procedure, the stage 1 rows compare that stage alone. Runs: "
         f"{how}. Region AUC is n/a for stage 1 (whole frames, all with a lesion). 95% CIs as above. One "
         "seed and one split each: differences inside the CIs are not evidence either way.",
         "",
