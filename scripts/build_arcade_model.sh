@@ -12,20 +12,37 @@ DANILOV=../shared/data/cine-danilov
 WEIGHTS=src/stenoscope/models/weights/stenonet-arcade.safetensors
 mkdir -p runs results/arcade
 # the shell's `time` lines (real/user/sys) end each stage's part of the log; publish sums them
-{ time stenoscope train configs/arcade-heatmap-long.yaml --json; } > runs/arcade-long.log 2>&1
-{ time stenoscope train configs/arcade-long.yaml --json; } >> runs/arcade-long.log 2>&1
-stenoscope publish runs/arcade-long --card configs/arcade-card.yaml --results results/arcade \
-    --time-log runs/arcade-long.log --external "$DANILOV"
-cp runs/arcade-heatmap-long/results.json results/arcade/training_stage1.json
+{ time stenoscope train configs/arcade-heatmap-zoom.yaml --json; } > runs/arcade-zoom.log 2>&1
+{ time stenoscope train configs/arcade-zoom.yaml --json; } >> runs/arcade-zoom.log 2>&1
+stenoscope publish runs/arcade-zoom --card configs/arcade-card.yaml --results results/arcade \
+    --time-log runs/arcade-zoom.log --external "$DANILOV"
+cp runs/arcade-heatmap-zoom/results.json results/arcade/training_stage1.json
 python benchmarks/shipped_model.py --threads 2
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null
-# the same procedure on the held-out split (train only; val held out)
+# release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
+# into runs/, not the package, for its thresholds) on the external frames
+stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1
+stenoscope train configs/arcade-long.yaml --json >> runs/arcade-long.log 2>&1
+cp runs/arcade-heatmap-long/results.json results/arcade/release4_training_stage1.json
+cp runs/arcade-long/results.json results/arcade/release4_training.json
+stenoscope publish runs/arcade-long --card configs/arcade-card.yaml --results runs/release4-results \
+    --weights-dir runs/release4-weights
+cp runs/release4-weights/stenonet-arcade.safetensors runs/stenonet-arcade-release4.safetensors
+stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-release4 --json > /dev/null
+stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --format voc --samples regions \
+    --out results/arcade/danilov-regions-release4 --json > /dev/null
+# the same procedure on the held-out split (train only; val held out), then release 4's
+stenoscope train configs/arcade-holdout-release5-heatmap.yaml --json > runs/arcade-holdout-release5.log 2>&1
+stenoscope train configs/arcade-holdout-release5.yaml --json >> runs/arcade-holdout-release5.log 2>&1
+cp runs/arcade-holdout-release5-heatmap/results.json results/arcade/holdout_stage1.json
+cp runs/arcade-holdout-release5/results.json results/arcade/holdout.json
 stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --json > runs/arcade-holdout-long-bf16.log 2>&1
 stenoscope train configs/arcade-holdout-long-bf16-neck.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
-cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/holdout_stage1.json
-cp runs/arcade-holdout-long-bf16-neck/results.json results/arcade/holdout.json
+cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/release4_holdout_stage1.json
+cp runs/arcade-holdout-long-bf16-neck/results.json results/arcade/release4_holdout.json
 # release 3's procedure, cross-validated and held out: the card's comparison rows
 stenoscope train configs/arcade-heatmap.yaml --json > runs/arcade.log 2>&1
 stenoscope train configs/arcade.yaml --json >> runs/arcade.log 2>&1
@@ -73,11 +90,11 @@ for run in long-bf16 56-bf16; do
 done
 cp runs/arcade-holdout-heatmap-long-bf16-views/results.json results/arcade/holdout_stage1_views.json
 cp runs/arcade-holdout-heatmap-56-bf16-views/results.json results/arcade/stage1_56_bf16_views.json
-# the shipped weights with those views (not shipped: see MODEL_CARD.md) on the external frames
+# release 4's shipped weights with those views (not shipped: see MODEL_CARD.md) on the external frames
 python - <<'PY'
 import torch
 from stenoscope.models import HeatmapViews, load_model, save_model
-model = load_model()
+model = load_model("runs/stenonet-arcade-release4.safetensors")
 model.heatmap_views = HeatmapViews((0.875, 1.0, 1.25), flip=True)
 save_model(model, "runs/stenonet-arcade-views.safetensors", weights_dtype=torch.float16, **model.checkpoint_metadata)
 PY

@@ -65,19 +65,20 @@ def test_cross_validated_comparisons_show_fold_means_of_each_run_after_the_shipp
     held_out_stage1 = json.loads((results / "holdout_stage1.json").read_text())
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.7])))
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out_stage1, [0.6, 0.7, 0.8])))
-    (results / "release3_training.json").unlink()
+    for earlier in ("release3_training.json", "release4_training.json", "release4_training_stage1.json"):
+        (results / earlier).unlink()
     (results / "release3_training_stage1.json").write_text(
         json.dumps(_cv_run(held_out_stage1, [0.7, 0.8, 0.9]))
     )
     card = render_model_card(results)
     table = card[card.index("## Comparisons (grouped cross-validation)") :]
-    table = table[: table.index("\n## ")]
+    table = table[: table.index("Paired by fold")]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "|---" not in line]
-    assert [row[0] for row in rows[1:]] == [
+    assert [row[0] for row in rows[1:3]] == [
         "| shipped model (both stages)",
         "| release 3's stage 1 alone (28 epochs)",
-        "| the shipped stage 1 alone (28 epochs in bfloat16)",
     ]
+    assert rows[3][0].startswith("| the shipped stage 1 alone (28 epochs")
     assert [row[2] for row in rows[1:]] == [
         "0.600 (0.352-0.848)",
         "0.800 (0.552-1.000)",
@@ -172,10 +173,12 @@ def test_an_external_test_names_its_model_and_what_trained_it(results: Path) -> 
 
 
 def test_the_stage_1_line_names_a_zoom_of_its_own(results: Path) -> None:
+    stage = json.loads((results / "training_stage1.json").read_text())
+    stage["config"]["augment"] = {}
+    (results / "training_stage1.json").write_text(json.dumps(stage))
     assert "epochs in bfloat16 autocast (weights, optimiser and losses in float32); alone" in (
         render_model_card(results)
     )
-    stage = json.loads((results / "training_stage1.json").read_text())
     stage["config"]["augment"] = {"frame_flip": False, "zoom": 0.45}
     (results / "training_stage1.json").write_text(json.dumps(stage))
     assert "losses in float32), frames zoomed by up to 45% either way; alone it reached" in (
@@ -187,6 +190,8 @@ def test_procedure_differences_name_training_settings_only():
     from stenoscope.evaluate.model_card import procedure_differences
 
     stage = json.loads((RESULTS / "holdout_stage1.json").read_text())
+    moved = copy.deepcopy(stage)
+    stage["config"]["augment"] = {}
     moved = copy.deepcopy(stage)
     moved["config"] |= {"out": "elsewhere", "threads": 1, "holdout": None, "augment": {"frame_flip": False}}
     moved["config"]["heatmap"]["test_scales"] = [1.0]
@@ -204,17 +209,37 @@ def test_a_held_out_split_of_an_earlier_procedure_is_named_as_such(results: Path
     from stenoscope.evaluate.model_card import HELD_OUT_RELEASE
 
     assert "Protocol: the shipped procedure in two stages" in render_model_card(results)
+    here = json.loads((results / "holdout_stage1.json").read_text())["config"]["augment"].get("zoom", 0)
     stage = json.loads((results / "training_stage1.json").read_text())
-    stage["config"]["augment"] = {"frame_flip": False, "zoom": 0.45}
+    stage["config"]["augment"] = {"frame_flip": False, "zoom": 0.25}  # no held-out run used it
     (results / "training_stage1.json").write_text(json.dumps(stage))
     card = render_model_card(results)
     held_out = card[card.index("## Held-out evaluation") :]
     assert held_out.startswith(
         f"## Held-out evaluation: ARCADE `val`\n\nProtocol: {HELD_OUT_RELEASE}'s procedure in two stages"
     )
-    assert "differs from the shipped model's procedure in stage 1 `augment.zoom`: 0 here, 0.45 shipped" in (
-        held_out
+    assert (
+        f"differs from the shipped model's procedure in stage 1 `augment.zoom`: {here} here, 0.25 shipped"
+        in held_out
     )
     table = card[card.index("## Comparisons (one held-out split)") :]
     assert f"\n| {HELD_OUT_RELEASE}'s procedure (two stages" in table
     assert "| shipped procedure" not in card
+
+
+def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    for earlier in ("release3_training.json", "release4_training.json", "release4_training_stage1.json"):
+        (results / earlier).unlink()
+    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8, 0.9])))
+    (results / "release3_training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.8])))
+    card = render_model_card(results)
+    paired = card[card.index("Paired by fold") :]
+    paired = paired[: paired.index("\n## ")]
+    rows = [line.split(" | ") for line in paired.splitlines() if line.startswith("| release")]
+    # differences 0.1, 0.1, 0.0: mean 0.067, SD 0.058, t(0.975, 2) = 4.303: +- 0.143
+    assert [row[1] for row in rows] == ["+0.067 (-0.077 to +0.210)"]
+    assert rows[0][2] == "+0.000 (+0.000 to +0.000)"  # the same sensitivities in every fold
+    # a run with other folds cannot be paired and gets no row
+    assert "| the shipped stage 1 alone" not in paired

@@ -9,7 +9,8 @@ wrote:
 - ``training_stage1.json``: the first stage's ``results.json`` when the model was trained in two (optional);
 - ``holdout.json`` and ``holdout_stage1.json``: the same procedure on one held-out split, when the shipped
   run is cross-validated (optional; the protocol of the reference numbers in ``baseline.json``);
-- ``release3_*.json``: the previous release's runs, cross-validated and held out (optional comparison rows);
+- ``release3_*.json``, ``release4_*.json``: earlier releases' runs, cross-validated and held out (optional
+  comparison rows);
 - ``training_time.json``: wall and CPU seconds of the training command (optional);
 - ``baseline.json``: a reference model's numbers with their source (optional);
 - ``ablation_*.json``, ``synthetic.json``, ``probe_512_stage1.json``: the held-out comparison runs'
@@ -328,19 +329,22 @@ def _history_table(history: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# Models other than the shipped file that an external test measured, and what trained them: the shipped
-# procedure's stage 1 on the held-out split, with and without zoom augmentation, tell whether training on
-# more lesion sizes carries to another centre.
+# Models other than the shipped file that an external test measured, and what trained them: release 4's
+# stage 1 on the held-out split, with and without zoom augmentation, tells whether training on more lesion
+# sizes carries to another centre; release 4's shipped weights compare the releases there.
 EXTERNAL_MODELS = {
     "runs/arcade-holdout-heatmap-long-bf16-again/ensemble.safetensors": "release 4's stage 1 alone, trained "
     "on ARCADE train only (`configs/arcade-holdout-heatmap-long-bf16.yaml`, the run trained again)",
     "runs/arcade-holdout-heatmap-zoom-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 30% either way (`configs/arcade-holdout-heatmap-zoom-bf16.yaml`)",
     "runs/arcade-holdout-heatmap-zoom45-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
-    "to 45% either way (`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`)",
+    "to 45% either way, release 5's stage 1 (`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`)",
     "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
-    "runs/stenonet-arcade-views.safetensors": "the shipped weights with the views below (not shipped)",
+    "runs/stenonet-arcade-views.safetensors": "release 4's shipped weights with the views below (not "
+    "shipped)",
+    "runs/stenonet-arcade-release4.safetensors": "release 4's shipped weights (stage 1 without zoom: "
+    "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
 }
 
 
@@ -639,10 +643,11 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
 # in order, and the release it is. The card compares its configs with the shipped run's and names every
 # setting that differs, so a release whose held-out split was not rerun never passes for the shipped one.
 HELD_OUT_PROCEDURE = (
-    "configs/arcade-holdout-heatmap-long-bf16.yaml",
-    "configs/arcade-holdout-long-bf16-neck.yaml",
+    "configs/arcade-holdout-release5-heatmap.yaml",
+    "configs/arcade-holdout-release5.yaml",
 )
-HELD_OUT_RELEASE = "release 4"
+HELD_OUT_RELEASE = "release 5"
+RELEASE_4_STAGE1 = "`configs/arcade-holdout-heatmap-long-bf16.yaml`"
 # Settings that say where a run ran or what it was evaluated on, not how the model was trained.
 _NOT_TRAINING = {"out", "holdout", "folds", "bootstrap", "init", "device", "threads", "data.path"}
 # Settings written only by newer code, with the value older runs used.
@@ -734,9 +739,7 @@ def _augmentation_phrase(recipe: dict[str, Any]) -> str:
 
 
 def _augmentation(run: dict[str, Any]) -> str:
-    augment = run["config"]["augment"]
-    flips = "flips both ways, " if augment.get("frame_flip") else ""
-    return f"{_epochs(run)}, {flips}zoom up to {augment.get('zoom', 0):.0%}"
+    return _epochs(run) + _frame_augment_phrase(run["config"].get("augment") or {})
 
 
 @dataclass(frozen=True)
@@ -756,13 +759,18 @@ class Study:
 RELEASE_3 = "release 3's procedure (14-epoch float32 stage 1, then stage 2 training every weight)"
 RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-holdout.yaml`"
 
-# The held-out comparison table, in order, after the shipped procedure's row: release 3's procedure, then six
-# runs that each change one thing of it; then stage 1 alone: release 3's, longer in float32, the shipped one
-# (longer, in bfloat16), twice as long again, the shipped one trained again, and that run and the twice-as-
-# long one measured again with the lesion map averaged over several views; three other stage-2 runs after the
-# shipped stage 1 (every weight trained, the head alone, the deep stages and the head); stage 1 with more
-# augmentation (release 3's flipped and zoomed, the shipped one zoomed by up to 30%, 45% and 60%), at 512 px.
+# The held-out comparison table, in order, after the held-out procedure's row: release 3's procedure, then six
+# runs that each change one thing of it; then stage 1 alone: release 3's, longer in float32, release 4's
+# (longer, in bfloat16), twice as long again, release 4's trained again, and that run and the twice-as-long
+# one measured again with the lesion map averaged over several views; three other stage-2 runs after release
+# 4's stage 1 (every weight trained, the head alone, the deep stages and the head); stage 1 with more
+# augmentation (release 3's flipped and zoomed, release 4's zoomed by up to 30%, 45% and 60%), at 512 px.
 STUDIES = (
+    Study(
+        "release4_holdout.json",
+        "release 4's procedure (stage 1 without zoom)",
+        f"{RELEASE_4_STAGE1}, `configs/arcade-holdout-long-bf16-neck.yaml`",
+    ),
     Study("release3_holdout.json", RELEASE_3, RELEASE_3_CONFIGS),
     Study(
         "ablation_attention.json",
@@ -812,9 +820,9 @@ STUDIES = (
         _epochs,
     ),
     Study(
-        HOLDOUT_STAGE1_RESULTS,
+        "release4_holdout_stage1.json",
         "release 4's stage 1 alone, 256 px input, longer, in bfloat16",
-        f"`{HELD_OUT_PROCEDURE[0]}`",
+        RELEASE_4_STAGE1,
         _epochs,
     ),
     Study(
@@ -827,7 +835,7 @@ STUDIES = (
         "holdout_stage1_again.json",
         "release 4's stage 1 alone, trained again with the same config (bfloat16 training on 2 threads is "
         "not bit-reproducible: its difference from that stage 1's first row is training noise alone)",
-        f"`{HELD_OUT_PROCEDURE[0]}`",
+        RELEASE_4_STAGE1,
         _epochs,
     ),
     Study(
@@ -850,18 +858,18 @@ STUDIES = (
     Study(
         "long_bf16.json",
         "release 4's procedure with stage 2 training every weight",
-        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16.yaml`",
+        f"{RELEASE_4_STAGE1}, `configs/arcade-holdout-long-bf16.yaml`",
     ),
     Study(
         "long_bf16_head.json",
         "release 4's procedure with stage 2 training the classification head alone, without a neck",
-        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-head.yaml`",
+        f"{RELEASE_4_STAGE1}, `configs/arcade-holdout-long-bf16-head.yaml`",
     ),
     Study(
         "long_bf16_deep.json",
         "release 4's procedure with stage 2 training the deep stages and the head, without a neck (stem, "
         "stages 0-1 and decoder frozen)",
-        f"`{HELD_OUT_PROCEDURE[0]}`, `configs/arcade-holdout-long-bf16-deep.yaml`",
+        f"{RELEASE_4_STAGE1}, `configs/arcade-holdout-long-bf16-deep.yaml`",
     ),
     Study(
         "stage1_augment.json",
@@ -879,6 +887,13 @@ STUDIES = (
         "holdout_stage1_zoom45.json",
         "release 4's stage 1 alone, whole frames zoomed further (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`",
+        _augmentation,
+    ),
+    Study(
+        HOLDOUT_STAGE1_RESULTS,
+        "release 5's stage 1 alone: the settings of the row above trained again (its difference from that "
+        "row is training noise alone)",
+        f"`{HELD_OUT_PROCEDURE[0]}`",
         _augmentation,
     ),
     Study(
@@ -926,11 +941,7 @@ CV_STUDIES = (
         STAGE1_RESULTS,
         "the shipped stage 1 alone",
         "the first `stenoscope train` command under Training",
-        lambda run: (
-            _epochs(run)
-            + _precision_phrase(run["config"]).split(" autocast")[0]
-            + _frame_augment_phrase(run["config"].get("augment") or {})
-        ),
+        _augmentation,
     ),
 )
 
@@ -964,6 +975,44 @@ def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[
         "|---|---:|---:|---:|---:|---:|",
         _comparison_row("shipped model (both stages)", _fold_mean(training)),
         *[_comparison_row(study.label(run), _fold_mean(run)) for study, run in found],
+        "",
+        *_paired_table(training, found),
+    ]
+
+
+PAIRED_KEYS = ("pointing_game", "sensitivity_at_0.5_fp", "sensitivity_at_1_fp", "sensitivity_at_2_fp")
+
+
+def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
+    """The shipped model's heat map minus each run's, fold by fold: the folds are the same frames, so how hard
+    a fold is cancels and the interval is the one that says whether the difference is real."""
+    from stenoscope.evaluate.metrics import mean_sd
+
+    def heat(run: dict[str, Any]) -> list[dict[str, Any]]:
+        return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
+
+    shipped = heat(training)
+    rows = []
+    for study, run in found:
+        theirs = heat(run)
+        if len(theirs) != len(shipped) or not all(theirs) or not all(shipped):
+            continue
+        cells = []
+        for key in PAIRED_KEYS:
+            spread = mean_sd([ours[key] - other[key] for ours, other in zip(shipped, theirs, strict=True)])
+            low, high = spread["ci95"]
+            cells.append(f"{spread['mean']:+.3f} ({low:+.3f} to {high:+.3f})")
+        rows.append(f"| {study.label(run)} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        f"Paired by fold: the shipped model's heat map minus each run's, mean over the {len(shipped)} folds "
+        "with the 95% interval of that mean (positive: the shipped model localises better; an interval "
+        "that holds 0 is no evidence either way).",
+        "",
+        "| model | pointing game | " + " | ".join(f"sensitivity at {rate:g} FP" for rate in FP_RATES) + " |",
+        "|---|" + "---:|" * len(PAIRED_KEYS),
+        *rows,
         "",
     ]
 
