@@ -21,6 +21,10 @@ python benchmarks/shipped_model.py --threads 2
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null
+# the shipped stage 1's fold models with the lesion map averaged over several views (not shipped)
+rm -rf runs/arcade-heatmap-zoom-views && cp -r runs/arcade-heatmap-zoom runs/arcade-heatmap-zoom-views
+stenoscope train configs/arcade-heatmap-zoom-views.yaml --reevaluate --json > runs/arcade-zoom-views.log 2>&1
+cp runs/arcade-heatmap-zoom-views/results.json results/arcade/training_stage1_views.json
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1

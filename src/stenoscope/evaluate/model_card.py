@@ -943,6 +943,12 @@ CV_STUDIES = (
         "the first `stenoscope train` command under Training",
         _augmentation,
     ),
+    Study(
+        "training_stage1_views.json",
+        "the shipped stage 1 alone, its lesion map averaged over several views (not shipped)",
+        "`configs/arcade-heatmap-zoom-views.yaml` (its fold models measured again with `--reevaluate`)",
+        _views,
+    ),
 )
 
 
