@@ -65,8 +65,9 @@ def test_cross_validated_comparisons_show_fold_means_of_each_run_after_the_shipp
     held_out_stage1 = json.loads((results / "holdout_stage1.json").read_text())
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.7])))
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out_stage1, [0.6, 0.7, 0.8])))
-    for earlier in ("release3_training.json", "release4_training.json", "release4_training_stage1.json"):
-        (results / earlier).unlink()
+    others = ("release3_training.json", "release4_training.json", "release4_training_stage1.json")
+    for other in (*others, "training_stage1_views.json"):
+        (results / other).unlink()
     (results / "release3_training_stage1.json").write_text(
         json.dumps(_cv_run(held_out_stage1, [0.7, 0.8, 0.9]))
     )
