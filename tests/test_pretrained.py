@@ -108,3 +108,28 @@ def test_model_card_regenerates_identically_from_the_result_files() -> None:
     from stenoscope.evaluate.model_card import render_model_card
 
     assert render_model_card(RESULTS) == (ROOT / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+
+def test_shipped_model_sees_a_frame_alike_at_512_and_1000_px(arcade_dir) -> None:
+    """Frames of other sizes (the issue's 512 to 1000 px) reach the model at its training scale, and peaks map
+    back to the input's pixels: the same real frame at 512 px and upsampled to 1000 px gets the same call and
+    the same strongest lesion peak."""
+    from skimage.transform import resize
+
+    import stenoscope
+    from stenoscope.io import read_clip
+
+    frame = read_clip(arcade_dir / "val" / "images" / "1.png").frames[0]
+    large = resize(frame, (1000, 1000), order=1, preserve_range=True).round().astype(frame.dtype)
+    reports = [
+        stenoscope.analyze(stenoscope.Clip(np.stack([image] * 5)), clip_heatmaps=False, name=str(size))
+        for size, image in ((512, frame), (1000, large))
+    ]
+    small_key, large_key = (report.frames[report.key_frame] for report in reports)
+    assert abs(small_key.probability - large_key.probability) < 0.02
+    assert reports[0].decision.stenosis == reports[1].decision.stenosis
+    # within one cell of the heat map (stride 4 at the 256 px model input: 8 px of the 512 px frame), as the
+    # two resamplings to 256 px differ by a fraction of a pixel
+    peak_small, peak_large = small_key.peaks[0], large_key.peaks[0]
+    scale = 1000 / 512
+    assert abs(peak_large.x / scale - peak_small.x) <= 8 and abs(peak_large.y / scale - peak_small.y) <= 8
