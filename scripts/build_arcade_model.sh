@@ -125,4 +125,6 @@ for run in long-bf16-again:stage1 zoom-bf16:stage1-zoom zoom45-bf16:stage1-zoom4
     stenoscope evaluate "runs/arcade-holdout-heatmap-${run%%:*}/ensemble.safetensors" "$DANILOV" --format voc \
         --out "results/arcade/danilov-frames-holdout-${run#*:}" --json > /dev/null
 done
+stenoscope evaluate runs/arcade-holdout-release5-heatmap/ensemble.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-holdout-stage1-release5 --json > /dev/null
 stenoscope model-card results/arcade --out MODEL_CARD.md

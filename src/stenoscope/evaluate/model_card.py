@@ -339,6 +339,9 @@ EXTERNAL_MODELS = {
     "to 30% either way (`configs/arcade-holdout-heatmap-zoom-bf16.yaml`)",
     "runs/arcade-holdout-heatmap-zoom45-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 45% either way, release 5's stage 1 (`configs/arcade-holdout-heatmap-zoom45-bf16.yaml`)",
+    "runs/arcade-holdout-release5-heatmap/ensemble.safetensors": "the same 45% zoom trained again, release "
+    "5's held-out stage 1 (`configs/arcade-holdout-release5-heatmap.yaml`): its difference from the 45% run "
+    "is training noise alone",
     "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
     "runs/stenonet-arcade-views.safetensors": "release 4's shipped weights with the views below (not "
