@@ -47,6 +47,24 @@ stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --json > runs/arc
 stenoscope train configs/arcade-holdout-long-bf16-neck.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/release4_holdout_stage1.json
 cp runs/arcade-holdout-long-bf16-neck/results.json results/arcade/release4_holdout.json
+# what averaging adds: that stage 1 with two more seeds, each alone and the three as one ensemble, on ARCADE val
+for seed in 1 2; do
+    stenoscope train configs/arcade-holdout-release5-heatmap.yaml --seed "$seed" \
+        --out "runs/arcade-holdout-release5-heatmap-seed$seed" --json >> runs/arcade-holdout-seeds.log 2>&1
+done
+python - <<'PY'
+from stenoscope.models import Ensemble, load_model, save_model
+run = "runs/arcade-holdout-release5-heatmap"
+members = [load_model(f"{folder}/fold_1/model.safetensors") for folder in (run, f"{run}-seed1", f"{run}-seed2")]
+save_model(Ensemble(members), "runs/arcade-holdout-seed-ensemble.safetensors", **members[0].checkpoint_metadata)
+PY
+for model in seed-0:runs/arcade-holdout-release5-heatmap/fold_1/model.safetensors \
+    seed-1:runs/arcade-holdout-release5-heatmap-seed1/fold_1/model.safetensors \
+    seed-2:runs/arcade-holdout-release5-heatmap-seed2/fold_1/model.safetensors \
+    ensemble-of-3:runs/arcade-holdout-seed-ensemble.safetensors; do
+    stenoscope evaluate "${model#*:}" ../shared/data/arcade-stenosis/val --format coco \
+        --out "results/arcade/ensemble-gain/${model%%:*}" --json > /dev/null
+done
 # release 3's procedure, cross-validated and held out: the card's comparison rows
 stenoscope train configs/arcade-heatmap.yaml --json > runs/arcade.log 2>&1
 stenoscope train configs/arcade.yaml --json >> runs/arcade.log 2>&1

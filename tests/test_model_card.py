@@ -244,3 +244,27 @@ def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Pat
     assert rows[0][2] == "+0.000 (+0.000 to +0.000)"  # the same sensitivities in every fold
     # a run with other folds cannot be paired and gets no row
     assert "| the shipped stage 1 alone" not in paired
+
+
+def test_the_ensemble_section_lists_each_member_and_the_ensemble_when_measured(results: Path) -> None:
+    from stenoscope.evaluate.model_card import ENSEMBLE_GAIN
+
+    shutil.rmtree(results / ENSEMBLE_GAIN, ignore_errors=True)
+    assert "## Ensemble against its members" not in render_model_card(results)
+    evaluation = json.loads((results / "danilov-frames" / "evaluation.json").read_text())
+    for name, rate in (("seed-0", 0.5), ("seed-1", 0.6), ("ensemble-of-2", 0.7)):
+        folder = results / ENSEMBLE_GAIN / name
+        folder.mkdir(parents=True)
+        measured = copy.deepcopy(evaluation)
+        measured["localisation"]["heatmap"]["pointing_game"] = rate
+        (folder / "evaluation.json").write_text(json.dumps(measured))
+    card = render_model_card(results)
+    section = card[card.index("## Ensemble against its members") :]
+    rows = [line.split(" | ")[:3] for line in section.splitlines() if line.startswith("| `")]
+    assert [(row[0], row[2][:5]) for row in rows] == [
+        ("| `ensemble-of-2`", "0.700"),
+        ("| `seed-0`", "0.500"),
+        ("| `seed-1`", "0.600"),
+    ]
+    # measured on ARCADE, not another centre: not listed as an external test
+    assert "### `seed-0`" not in card

@@ -356,6 +356,46 @@ def _external_model_origin(model: str) -> str:
     return f": {origin}" if origin else ""
 
 
+# Stage-1 models of the held-out procedure trained with other seeds, alone and averaged: the shipped file is
+# an ensemble while every cross-validated or held-out number above describes one model, so this measures what
+# the averaging adds. ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders.
+ENSEMBLE_GAIN = "ensemble-gain"
+
+
+def _ensemble_section(results_dir: Path) -> list[str]:
+    found = sorted((results_dir / ENSEMBLE_GAIN).glob("*/evaluation.json"))
+    if not found:
+        return []
+    rows = []
+    for path in found:
+        data = _read(path) or {}
+        heat = (data.get("localisation") or {}).get("heatmap") or {}
+        cells = [_value(heat.get("pointing_game"), heat.get("pointing_game_ci95"))]
+        cells += [
+            _value(heat.get(f"sensitivity_at_{rate:g}_fp"), heat.get(f"sensitivity_at_{rate:g}_fp_ci95"))
+            for rate in FP_RATES
+        ]
+        rows.append(f"| `{path.parent.name}` | {heat.get('n_images', 'n/a')} | " + " | ".join(cells) + " |")
+    dataset = Path(str((_read(found[0]) or {}).get("dataset_path"))).name
+    return [
+        "## Ensemble against its members (held-out split)",
+        "",
+        f"Stage 1 of the held-out procedure (`{HELD_OUT_PROCEDURE[0]}`) trained with several seeds "
+        "(`--seed`, named in the rows), each alone and all averaged as one ensemble (as the shipped file "
+        f"averages its fold models), on every frame of ARCADE `{dataset}` (`stenoscope evaluate`; the "
+        "held-out section above leaves out the few frames with a near-duplicate in train). Every other "
+        "ARCADE number in this card describes single models; this shows what averaging adds to the heat map. "
+        "95% CIs: bootstrap over frames.",
+        "",
+        "| model | frames | pointing game | "
+        + " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
+        + " |",
+        "|---|---:|---:|" + "---:|" * len(FP_RATES),
+        *rows,
+        "",
+    ]
+
+
 def _external_sections(results_dir: Path) -> list[str]:
     sections = []
     for path in sorted(results_dir.glob("*/evaluation.json")):
@@ -507,6 +547,7 @@ def render_model_card(results_dir: str | Path) -> str:
     if held_out is not None:
         out += _comparison_section(results_dir, held_out, differences)
     out += _cv_comparison_section(results_dir, training)
+    out += _ensemble_section(results_dir)
     out += _not_run(results_dir, cross_validated=len(folds) > 1)
     out += [
         "## Out-of-distribution warning",
