@@ -65,6 +65,8 @@ for model in seed-0:runs/arcade-holdout-release5-heatmap/fold_1/model.safetensor
     stenoscope evaluate "${model#*:}" ../shared/data/arcade-stenosis/val --format coco \
         --out "results/arcade/ensemble-gain/${model%%:*}" --json > /dev/null
 done
+stenoscope evaluate runs/arcade-holdout-seed-ensemble.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-holdout-seed-ensemble --json > /dev/null
 # release 3's procedure, cross-validated and held out: the card's comparison rows
 stenoscope train configs/arcade-heatmap.yaml --json > runs/arcade.log 2>&1
 stenoscope train configs/arcade.yaml --json >> runs/arcade.log 2>&1

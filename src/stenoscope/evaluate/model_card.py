@@ -342,6 +342,9 @@ EXTERNAL_MODELS = {
     "runs/arcade-holdout-release5-heatmap/ensemble.safetensors": "the same 45% zoom trained again, release "
     "5's held-out stage 1 (`configs/arcade-holdout-release5-heatmap.yaml`): its difference from the 45% run "
     "is training noise alone",
+    "runs/arcade-holdout-seed-ensemble.safetensors": "release 5's held-out stage 1 "
+    "(`configs/arcade-holdout-release5-heatmap.yaml`) trained with seeds 0, 1 and 2, averaged as one "
+    "ensemble (`ensemble-of-3` of the section on the ensemble against its members)",
     "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
     "runs/stenonet-arcade-views.safetensors": "release 4's shipped weights with the views below (not "
