@@ -30,6 +30,13 @@ def _cv_run(held_out: dict, pointing: list[float]) -> dict:
     return held_out | {"config": config, "folds": folds, "summary": _summary(folds)}
 
 
+def _without_cv_studies(results: Path) -> None:
+    """Remove the cross-validated comparison runs a test does not write itself."""
+    for name in ("release3_training.json", "release4_training.json", "release4_training_stage1.json"):
+        (results / name).unlink()
+    (results / "training_stage1_views.json").unlink()
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     folder = tmp_path / "results"
@@ -65,9 +72,7 @@ def test_cross_validated_comparisons_show_fold_means_of_each_run_after_the_shipp
     held_out_stage1 = json.loads((results / "holdout_stage1.json").read_text())
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.7])))
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out_stage1, [0.6, 0.7, 0.8])))
-    others = ("release3_training.json", "release4_training.json", "release4_training_stage1.json")
-    for other in (*others, "training_stage1_views.json"):
-        (results / other).unlink()
+    _without_cv_studies(results)
     (results / "release3_training_stage1.json").write_text(
         json.dumps(_cv_run(held_out_stage1, [0.7, 0.8, 0.9]))
     )
@@ -191,7 +196,6 @@ def test_procedure_differences_name_training_settings_only():
     from stenoscope.evaluate.model_card import procedure_differences
 
     stage = json.loads((RESULTS / "holdout_stage1.json").read_text())
-    moved = copy.deepcopy(stage)
     stage["config"]["augment"] = {}
     moved = copy.deepcopy(stage)
     moved["config"] |= {"out": "elsewhere", "threads": 1, "holdout": None, "augment": {"frame_flip": False}}
@@ -231,8 +235,7 @@ def test_a_held_out_split_of_an_earlier_procedure_is_named_as_such(results: Path
 def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Path) -> None:
     held_out = json.loads((results / "holdout.json").read_text())
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
-    for earlier in ("release3_training.json", "release4_training.json", "release4_training_stage1.json"):
-        (results / earlier).unlink()
+    _without_cv_studies(results)
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8, 0.9])))
     (results / "release3_training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.8])))
     card = render_model_card(results)

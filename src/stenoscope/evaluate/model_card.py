@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stenoscope.errors import StenoscopeError
-from stenoscope.evaluate.metrics import FP_RATES, HIT_MARGIN
+from stenoscope.evaluate.metrics import FP_RATES, HIT_MARGIN, mean_sd
 
 CLASSIFICATION = ("auc", "accuracy", "sensitivity", "specificity")
 FRAME_RULE = (
@@ -58,6 +58,18 @@ def _value(value: float | None, interval: list[float] | None = None) -> str:
     return text
 
 
+SENSITIVITY_COLUMNS = " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
+
+
+def _localisation_cells(found: dict[str, Any]) -> list[str]:
+    """Pointing game and sensitivity at each FP rate, with their CIs, as table cells."""
+    cells = [_value(found.get("pointing_game"), found.get("pointing_game_ci95"))]
+    for rate in FP_RATES:
+        key = f"sensitivity_at_{rate:g}_fp"
+        cells.append(_value(found.get(key), found.get(f"{key}_ci95")))
+    return cells
+
+
 def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
     rows = []
     for source, label in (
@@ -67,20 +79,13 @@ def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
         found = (localisation or {}).get(source)
         if not found:
             continue
-        cells = [_value(found["pointing_game"], found.get("pointing_game_ci95"))]
-        for rate in FP_RATES:
-            key = f"sensitivity_at_{rate:g}_fp"
-            cells.append(_value(found[key], found.get(f"{key}_ci95")))
+        cells = _localisation_cells(found)
         rows.append(f"| {label} | {found['n_images']} | {found['n_lesions']} | " + " | ".join(cells) + " |")
     return rows
 
 
 def _localisation_table(localisation: dict[str, Any] | None, baseline: dict[str, Any] | None = None) -> str:
-    header = (
-        "| peaks from | frames | lesions | pointing game | "
-        + " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
-        + " |"
-    )
+    header = f"| peaks from | frames | lesions | pointing game | {SENSITIVITY_COLUMNS} |"
     lines = [header, "|---|---:|---:|---:|" + "---:|" * len(FP_RATES), *_localisation_rows(localisation)]
     if baseline:
         cells = [_value(baseline["pointing_game"], baseline.get("pointing_game_ci95"))]
@@ -373,11 +378,7 @@ def _ensemble_section(results_dir: Path) -> list[str]:
     for path in found:
         data = _read(path) or {}
         heat = (data.get("localisation") or {}).get("heatmap") or {}
-        cells = [_value(heat.get("pointing_game"), heat.get("pointing_game_ci95"))]
-        cells += [
-            _value(heat.get(f"sensitivity_at_{rate:g}_fp"), heat.get(f"sensitivity_at_{rate:g}_fp_ci95"))
-            for rate in FP_RATES
-        ]
+        cells = _localisation_cells(heat)
         rows.append(f"| `{path.parent.name}` | {heat.get('n_images', 'n/a')} | " + " | ".join(cells) + " |")
     dataset = Path(str((_read(found[0]) or {}).get("dataset_path"))).name
     return [
@@ -390,9 +391,7 @@ def _ensemble_section(results_dir: Path) -> list[str]:
         "ARCADE number in this card describes single models; this shows what averaging adds to the heat map. "
         "95% CIs: bootstrap over frames.",
         "",
-        "| model | frames | pointing game | "
-        + " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
-        + " |",
+        f"| model | frames | pointing game | {SENSITIVITY_COLUMNS} |",
         "|---|---:|---:|" + "---:|" * len(FP_RATES),
         *rows,
         "",
@@ -447,6 +446,7 @@ def render_model_card(results_dir: str | Path) -> str:
         raise StenoscopeError(f"{results_dir}: needs model.json and training.json (run `stenoscope publish`)")
     timing = _read(results_dir / "training_time.json")
     baseline = _read(results_dir / "baseline.json")
+    stage1 = _read(results_dir / STAGE1_RESULTS)
     card, metadata = model["card"], model["metadata"]
     config = training["config"]
     folds = training["folds"]
@@ -481,7 +481,7 @@ def render_model_card(results_dir: str | Path) -> str:
             training,
             model,
             timing,
-            _read(results_dir / STAGE1_RESULTS),
+            stage1,
             synthetic_measured=(results_dir / SYNTHETIC_RESULTS).is_file(),
         ),
         "",
@@ -511,7 +511,7 @@ def render_model_card(results_dir: str | Path) -> str:
         stage = None if held_out is training else _read(results_dir / HOLDOUT_STAGE1_RESULTS)
         if held_out is not training:
             differences = procedure_differences(
-                [run for run in (_read(results_dir / STAGE1_RESULTS), training) if run],
+                [run for run in (stage1, training) if run],
                 [run for run in (stage, held_out) if run],
             )
         out += _held_out_section(
@@ -1040,7 +1040,6 @@ PAIRED_KEYS = ("pointing_game", "sensitivity_at_0.5_fp", "sensitivity_at_1_fp", 
 def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
     """The shipped model's heat map minus each run's, fold by fold: the folds are the same frames, so how hard
     a fold is cancels and the interval is the one that says whether the difference is real."""
-    from stenoscope.evaluate.metrics import mean_sd
 
     def heat(run: dict[str, Any]) -> list[dict[str, Any]]:
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
@@ -1064,7 +1063,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         "with the 95% interval of that mean (positive: the shipped model localises better; an interval "
         "that holds 0 is no evidence either way).",
         "",
-        "| model | pointing game | " + " | ".join(f"sensitivity at {rate:g} FP" for rate in FP_RATES) + " |",
+        f"| model | pointing game | {SENSITIVITY_COLUMNS} |",
         "|---|" + "---:|" * len(PAIRED_KEYS),
         *rows,
         "",
