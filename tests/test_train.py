@@ -276,17 +276,18 @@ def test_cv_ensemble_and_evaluate_on_ovalle(cli, tmp_path, ovalle_dir):
     assert table.code == 0 and "sensitivity" in table.out
 
 
-def test_same_seed_same_run_and_resume_continues_exactly(tmp_path, ovalle_dir, monkeypatch):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_same_seed_same_run_and_resume_continues_exactly(tmp_path, ovalle_dir, monkeypatch, ema_decay):
     import stenoscope.train.loop as loop
 
-    config = load_config(_ovalle_config(tmp_path, ovalle_dir, epochs=2, folds=2))
+    config = load_config(_ovalle_config(tmp_path, ovalle_dir, epochs=2, folds=2, ema_decay=ema_decay))
     config.out = str(tmp_path / "straight")
     cross_validate(config, show_progress=False)
 
     original = loop._save_checkpoint
 
-    def interrupt_after_first_epoch(path, model, optimizer, scheduler, state):
-        original(path, model, optimizer, scheduler, state)
+    def interrupt_after_first_epoch(path, model, optimizer, scheduler, state, average):
+        original(path, model, optimizer, scheduler, state, average)
         if state.epoch == 1:
             raise KeyboardInterrupt
 
@@ -302,6 +303,29 @@ def test_same_seed_same_run_and_resume_continues_exactly(tmp_path, ovalle_dir, m
     assert (tmp_path / "resumed" / "predictions.csv").read_text() == straight
     history = json.loads((tmp_path / "resumed" / "results.json").read_text())["folds"][0]["history"]
     assert [record["epoch"] for record in history] == [1, 2]
+
+
+def test_ema_ends_training_with_the_moving_average_of_the_weights(tmp_path, ovalle_dir):
+    from stenoscope.models import load_model
+
+    config = load_config(_ovalle_config(tmp_path, ovalle_dir, epochs=2, folds=2, ema_decay=0.9))
+    config.out = str(tmp_path / "ema")
+    cross_validate(config, show_progress=False, only_folds=[1])
+    fold = tmp_path / "ema" / "fold_1"
+    model = load_model(fold / "model.safetensors")
+    saved = model.state_dict()
+    checkpoint = torch.load(fold / "checkpoint.pt", weights_only=False)
+    average = {name.removeprefix("module."): value for name, value in checkpoint["average"].items()}
+    weights = [name for name, value in saved.items() if value.is_floating_point()]
+    assert all(torch.equal(saved[name], average[name]) for name in weights)
+    assert not all(torch.equal(saved[name], checkpoint["model"][name]) for name in weights)
+    assert model.checkpoint_metadata["training"]["recipe"]["ema_decay"] == 0.9
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.1])
+def test_ema_decay_outside_0_to_1_is_a_config_error(tmp_path, ovalle_dir, decay):
+    with pytest.raises(StenoscopeError, match="ema_decay"):
+        load_config(_ovalle_config(tmp_path, ovalle_dir, ema_decay=decay))
 
 
 def test_folds_trained_apart_then_resumed_equal_one_run_and_reevaluate_keeps_history(

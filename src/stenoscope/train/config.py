@@ -111,6 +111,9 @@ class TrainConfig:
     weights they start with (from ``init``), batch-norm statistics included: e.g. a stage that trains the
     classification head alone and leaves the heat map exactly as the previous stage made it.
 
+    ``ema_decay`` (0 to below 1; 0: off) ends each fold with the exponential moving average of its weights
+    (see :class:`~stenoscope.train.recipes.Recipe`).
+
     ``precision: bfloat16`` runs training's forward passes under bfloat16 autocast (about twice as fast on
     CPUs with AVX-512 BF16 or AMX; weights and losses stay float32); evaluation is always float32.
 
@@ -132,6 +135,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     precision: str = "float32"
+    ema_decay: float = 0.0
     augment: dict[str, Any] = field(default_factory=dict)
     bootstrap: int = 1000
     model: dict[str, Any] = field(default_factory=lambda: {"name": "default", "kwargs": {}})
@@ -176,6 +180,8 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         raise StenoscopeError(f"heatmap.test_scales / test_flip: {error}") from error
     if config.precision not in PRECISIONS:
         raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    if not 0.0 <= float(config.ema_decay) < 1.0:
+        raise StenoscopeError(f"ema_decay must be at least 0 and below 1, got {config.ema_decay!r}")
     if not isinstance(config.freeze, list) or not all(isinstance(item, str) for item in config.freeze):
         raise StenoscopeError("config 'freeze' must be a list of parameter-name prefixes")
     if not isinstance(config.augment, dict) or set(config.augment) - AUGMENT_KEYS:

@@ -499,7 +499,12 @@ def cross_validate(
     if config.threads:
         torch.set_num_threads(config.threads)
     recipe = get_recipe(
-        config.recipe, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, **config.augment
+        config.recipe,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        ema_decay=float(config.ema_decay),
+        **config.augment,
     )
     device = resolve_device(config.device)
     out = Path(config.out)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from stenoscope._fs import atomic_path
 from stenoscope.data._base import SampleDataset
@@ -284,7 +285,9 @@ def _hold_frozen_statistics(model: nn.Module, prefixes: Sequence[str]) -> None:
             module.eval()
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, state: TrainState) -> None:
+def _save_checkpoint(
+    path: Path, model: nn.Module, optimizer, scheduler, state: TrainState, average: AveragedModel | None
+) -> None:
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -292,6 +295,7 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, state: 
         "epoch": state.epoch,
         "step": state.step,
         "history": state.history,
+        "average": average.state_dict() if average is not None else None,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -331,6 +335,10 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, recipe.schedule)
     )
+    # the moving average covers batch-norm statistics too, so the averaged weights meet matching ones
+    average = None
+    if recipe.ema_decay:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
     state = TrainState()
     checkpoint = options.checkpoint_dir / CHECKPOINT_NAME
     if options.resume and checkpoint.is_file():
@@ -338,6 +346,10 @@ def fit(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
+        if average is not None:
+            if saved.get("average") is None:
+                raise StenoscopeError(f"{checkpoint} was trained without ema_decay: cannot resume with it")
+            average.load_state_dict(saved["average"])
         state = TrainState(saved["epoch"], saved["step"], saved["history"])
     joint = heatmap_data is train_data
     task = None
@@ -381,6 +393,8 @@ def fit(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update_parameters(model)
             state.step += 1
             losses.append(float(loss.detach()))
             if progress is not None:
@@ -392,9 +406,11 @@ def fit(
             record |= on_epoch(state)
         state.history.append(record)
         state.epoch = epoch + 1
-        _save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+        _save_checkpoint(checkpoint, model, optimizer, scheduler, state, average)
     if progress is not None and task is not None:
         progress.update(task, completed=total_steps)
+    if average is not None:
+        model.load_state_dict(average.module.state_dict())
     return state
 
 

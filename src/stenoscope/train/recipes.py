@@ -58,6 +58,9 @@ class Recipe:
             looks the same in a mirrored projection; off for classifiers of whole frames, whose anatomy
             (LAO vs RAO) a mirror changes.
         zoom: scale frames and crops by up to this share either way (0: never).
+        ema_decay: keep an exponential moving average of the weights (and batch-norm statistics) with this
+            decay per step and end training with it instead of the last step's weights (0: off). An average
+            over the last few hundred steps varies less from run to run than one step's weights.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Recipe:
     center_crop: bool
     frame_flip: bool = False
     zoom: float = 0.0
+    ema_decay: float = 0.0
 
     def train_transforms(self, kind: str) -> list[Transform]:
         """Random augmentation for ``kind`` ``"frame"`` or ``"region"`` samples."""
