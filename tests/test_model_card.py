@@ -38,6 +38,11 @@ def _without_cv_studies(results: Path) -> None:
             (results / study.file).unlink(missing_ok=True)
 
 
+def _section(card: str, title: str) -> str:
+    start = card.index(f"\n## {title}\n")
+    return card[start : card.index("\n## ", start + 1)]
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     folder = tmp_path / "results"
@@ -135,6 +140,18 @@ def test_the_training_section_names_frozen_modules_and_bfloat16(results: Path) -
     card = render_model_card(results)
     assert "- Frozen: `stem`, `stages` keep the weights" in card
     assert "- This stage's forward passes ran in bfloat16 autocast" in card
+
+
+def test_the_stage_1_line_says_when_it_ended_with_a_moving_average_of_its_weights(results: Path) -> None:
+    stage1 = json.loads((results / "training_stage1.json").read_text())
+    stage1["config"].pop("ema_decay", None)
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    assert "moving average of its weights (decay" not in _section(render_model_card(results), "Training")
+    stage1["config"]["ema_decay"] = 0.998
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    training = _section(render_model_card(results), "Training")
+    assert "- Stage 1:" in training
+    assert "ending with the moving average of its weights (decay 0.998 per step)" in training
 
 
 def test_region_tables_name_the_thresholds_the_crops_were_called_at(results: Path) -> None:

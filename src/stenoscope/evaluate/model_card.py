@@ -129,7 +129,8 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             "on frames resized to "
             f"{first['data']['input_size']} px, batch {first['batch_size']} frames, lr {first['lr']:g}, "
             f"{len(stage['folds'][0]['history'])} epochs{_precision_phrase(first)}"
-            f"{_frame_augment_phrase(first.get('augment') or {})}; alone it reached a "
+            f"{_frame_augment_phrase(first.get('augment') or {})}{_average_phrase(first)}; "
+            "alone it reached a "
             f"{where} pointing game of "
             f"{_value(local.get('pointing_game'), local.get('pointing_game_ci95'))}. Stage 2 (below) starts "
             "from its weights (fold by fold)."
@@ -160,6 +161,12 @@ def _frame_augment_phrase(augment: dict[str, Any]) -> str:
     if augment.get("zoom"):
         changes.append(f"frames zoomed by up to {augment['zoom']:.0%} either way")
     return f", {' and '.join(changes)}" if changes else ""
+
+
+def _average_phrase(config: dict[str, Any]) -> str:
+    """A stage that ended with the moving average of its weights (``ema_decay``), not its last step's."""
+    decay = config.get("ema_decay") or 0
+    return f", ending with the moving average of its weights (decay {decay:g} per step)" if decay else ""
 
 
 def _precision_phrase(config: dict[str, Any]) -> str:
@@ -789,6 +796,10 @@ def _augmentation(run: dict[str, Any]) -> str:
     return _epochs(run) + _frame_augment_phrase(run["config"].get("augment") or {})
 
 
+def _averaged(run: dict[str, Any]) -> str:
+    return f"{_augmentation(run)}, decay {run['config'].get('ema_decay') or 0:g} per step"
+
+
 @dataclass(frozen=True)
 class Study:
     """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
@@ -990,6 +1001,12 @@ CV_STUDIES = (
         "the shipped stage 1 alone",
         "the first `stenoscope train` command under Training",
         _augmentation,
+    ),
+    Study(
+        "training_stage1_ema.json",
+        "the shipped stage 1 alone, ending with the exponential moving average of its weights",
+        "`configs/arcade-heatmap-zoom-ema.yaml`",
+        _averaged,
     ),
     Study(
         "training_stage1_views.json",
