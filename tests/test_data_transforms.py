@@ -16,6 +16,8 @@ from stenoscope.data.transforms import (
     RandomGamma,
     RandomNoise,
     RandomRotation,
+    RandomSharpen,
+    RandomShutters,
     RandomZoom,
     Resize,
     SubtractImage,
@@ -112,6 +114,47 @@ def test_recipe_augment_settings_add_frame_flips_and_zoom():
     assert names[:3] == ["RandomFlip", "RandomZoom", "RandomRotation"]
     with pytest.raises(StenoscopeError, match="unknown recipe setting"):
         get_recipe("default", mirror=True)
+
+
+def test_recipe_sharpens_frames_and_crops_and_shutters_whole_frames_only():
+    recipe = get_recipe("default", sharpen=1.5, shutters=0.12)
+    frame = [type(t).__name__ for t in recipe.train_transforms("frame")]
+    region = [type(t).__name__ for t in recipe.train_transforms("region")]
+    assert frame.index("RandomRotation") < frame.index("RandomShutters") < frame.index("RandomGamma")
+    assert "RandomSharpen" in frame and "RandomSharpen" in region and "RandomShutters" not in region
+    plain = [type(t).__name__ for t in get_recipe("default").train_transforms("frame")]
+    assert "RandomSharpen" not in plain and "RandomShutters" not in plain
+
+
+def test_sharpening_raises_contrast_across_an_edge_and_stays_in_range():
+    image = np.full((256, 256), 0.3, np.float32)
+    image[:, 128:] = 0.6
+    result = RandomSharpen(1.5, p=1.0)(image, rng=np.random.default_rng(0))
+    assert result.history[0][1]["amount"] > 0
+    # overshoot on both sides of the edge, none far from it
+    assert result.image[:, 127].mean() < 0.29 and result.image[:, 128].mean() > 0.61
+    np.testing.assert_allclose(result.image[:, :20], 0.3, atol=1e-6)
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+    unchanged = RandomSharpen(1.5, p=0.0)(image, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(unchanged.image, image)
+
+
+def test_shutters_cover_the_sides_but_never_a_lesion_box():
+    image = _ramp(128) * 0.5
+    boxes = np.array([[6, 50, 20, 20]], np.float32)  # 6 px from the left side
+    shutters = RandomShutters(0.3, p=1.0)
+    params = {"depths": {"left": 0.3, "top": 0.3}, "level": 0.9, "edge": 2.0}
+    covered, kept = shutters.apply(image, boxes, params)
+    np.testing.assert_array_equal(kept, boxes)
+    # the top band goes 0.3 x 128 = 38 px deep (its last 2 px fade); the left one stops short of the box
+    np.testing.assert_allclose(covered[:36, 64:], 0.9)
+    assert np.allclose(covered[80:, :3], 0.9) and not np.allclose(covered[80:, 6:26], 0.9)
+    np.testing.assert_array_equal(covered[50:70, 6:26], image[50:70, 6:26])
+    np.testing.assert_array_equal(covered[60:, 40:], image[60:, 40:])
+    drawn = [shutters(image, boxes, np.random.default_rng(seed)) for seed in range(20)]
+    assert any(result.history[0][1]["depths"] for result in drawn)
+    for result in drawn:
+        np.testing.assert_array_equal(result.image[50:70, 6:26], image[50:70, 6:26])
 
 
 def _dot_image(x: int, y: int, size: int = 64) -> np.ndarray:

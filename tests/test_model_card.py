@@ -289,3 +289,13 @@ def test_the_ensemble_section_lists_each_member_and_the_ensemble_when_measured(r
     ]
     # measured on ARCADE, not another centre: not listed as an external test
     assert "### `seed-0`" not in card
+
+
+def test_a_stage_s_frame_augmentation_is_named_in_full() -> None:
+    from stenoscope.evaluate.model_card import _frame_augment_phrase
+
+    assert _frame_augment_phrase({}) == ""
+    assert _frame_augment_phrase({"zoom": 0.45, "sharpen": 1.5, "shutters": 0.12}) == (
+        ", frames zoomed by up to 45% either way and edge-enhanced (unsharp masking up to 1.5) and given "
+        "collimator bands up to 12% deep"
+    )

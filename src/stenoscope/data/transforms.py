@@ -353,3 +353,82 @@ class RandomNoise(Transform):
             return image, boxes
         noise = np.random.default_rng(params["seed"]).normal(0.0, params["std"], image.shape)
         return (image + noise).astype(np.float32), boxes
+
+
+class RandomSharpen(Transform):
+    """Unsharp masking with probability ``p``: ``image + amount * (image - blur(image))``, amount uniform in
+    ``[0, max_amount]``, blur sigma uniform in 1-4 px per 512 px. Many angiography systems edge-enhance
+    their frames (some strongly) before export; one centre's frames show only its own processing."""
+
+    def __init__(self, max_amount: float = 1.5, p: float = 0.5) -> None:
+        if max_amount < 0:
+            raise ValueError(f"sharpen amount must be >= 0, got {max_amount}")
+        self.max_amount = float(max_amount)
+        self.p = float(p)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, int]) -> Params:
+        apply = rng.random() < self.p
+        amount = rng.uniform(0.0, self.max_amount)
+        sigma = rng.uniform(1.0, 4.0) * min(shape) / PAPER_REFERENCE
+        return {"amount": float(amount) if apply else 0.0, "sigma": float(sigma)}
+
+    def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        if params["amount"] <= 0:
+            return image, boxes
+        from scipy.ndimage import gaussian_filter
+
+        detail = image - gaussian_filter(image, params["sigma"])
+        return np.clip(image + params["amount"] * detail, 0.0, 1.0).astype(np.float32), boxes
+
+
+SIDES = ("left", "right", "top", "bottom")
+
+
+class RandomShutters(Transform):
+    """Collimator shutters with probability ``p``: flat bands along some of the frame's sides (each side
+    with probability 1/2), up to ``max_share`` of the frame deep, bright (as most systems show them) or
+    dark, with a soft edge. A band never reaches a lesion box, so no target is hidden."""
+
+    def __init__(self, max_share: float = 0.12, p: float = 0.3) -> None:
+        if not 0 <= max_share < 0.5:
+            raise ValueError(f"shutter share must lie in [0, 0.5), got {max_share}")
+        self.max_share = float(max_share)
+        self.p = float(p)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, int]) -> Params:
+        apply = rng.random() < self.p
+        depths = rng.uniform(0.0, self.max_share, len(SIDES))
+        chosen = rng.random(len(SIDES)) < 0.5
+        bright = rng.random() < 0.7
+        level = rng.uniform(0.75, 1.0) if bright else rng.uniform(0.0, 0.15)
+        sides = zip(SIDES, depths, chosen, strict=True)
+        return {
+            "depths": {side: float(depth) for side, depth, on in sides if on and apply},
+            "level": float(level),
+            "edge": float(rng.uniform(1.0, 4.0) * min(shape) / PAPER_REFERENCE),
+        }
+
+    def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        if not params["depths"]:
+            return image, boxes
+        height, width = image.shape
+        # the deepest each band may go without touching a box
+        room = {"left": width, "right": width, "top": height, "bottom": height}
+        if len(boxes):
+            room = {
+                "left": float(boxes[:, 0].min()),
+                "right": float(width - (boxes[:, 0] + boxes[:, 2]).max()),
+                "top": float(boxes[:, 1].min()),
+                "bottom": float(height - (boxes[:, 1] + boxes[:, 3]).max()),
+            }
+        x, y = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)[:, None]
+        inside = {"left": x, "right": width - 1 - x, "top": y, "bottom": height - 1 - y}
+        edge = max(params["edge"], 1e-3)
+        cover = np.zeros_like(image)
+        for side, share in params["depths"].items():
+            size = width if side in ("left", "right") else height
+            depth = min(share * size, max(room[side] - edge, 0.0))
+            # 1 inside the band, falling linearly to 0 over `edge` pixels beyond it
+            cover = np.maximum(cover, np.clip((depth - inside[side]) / edge, 0.0, 1.0))
+        shuttered = image * (1.0 - cover) + params["level"] * cover
+        return shuttered.astype(np.float32), boxes

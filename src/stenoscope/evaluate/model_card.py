@@ -160,6 +160,10 @@ def _frame_augment_phrase(augment: dict[str, Any]) -> str:
     changes = ["whole frames flipped both ways"] if augment.get("frame_flip") else []
     if augment.get("zoom"):
         changes.append(f"frames zoomed by up to {augment['zoom']:.0%} either way")
+    if augment.get("sharpen"):
+        changes.append(f"edge-enhanced (unsharp masking up to {augment['sharpen']:g})")
+    if augment.get("shutters"):
+        changes.append(f"given collimator bands up to {augment['shutters']:.0%} deep")
     return f", {' and '.join(changes)}" if changes else ""
 
 
@@ -363,6 +367,10 @@ EXTERNAL_MODELS = {
     "shipped)",
     "runs/stenonet-arcade-release4.safetensors": "release 4's shipped weights (stage 1 without zoom: "
     "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
+    "runs/arcade-heatmap-zoom/ensemble.safetensors": "the shipped stage 1's 5 cross-validated fold models "
+    "averaged (`configs/arcade-heatmap-zoom.yaml`), the heat map the shipped file has",
+    "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the same with frames also edge-enhanced and "
+    "given collimator bands in training (`configs/arcade-heatmap-zoom-domain.yaml`; not shipped)",
 }
 
 
@@ -1007,6 +1015,12 @@ CV_STUDIES = (
         "the shipped stage 1 alone, ending with the exponential moving average of its weights",
         "`configs/arcade-heatmap-zoom-ema.yaml`",
         _averaged,
+    ),
+    Study(
+        "training_stage1_domain.json",
+        "the shipped stage 1 alone, frames also processed as other systems process them",
+        "`configs/arcade-heatmap-zoom-domain.yaml`",
+        _augmentation,
     ),
     Study(
         "training_stage1_views.json",

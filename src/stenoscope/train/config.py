@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # training arithmetic: float32, or bfloat16 autocast of the forward passes
 PRECISIONS = ("float32", "bfloat16")
 # the recipe's augmentation settings a config may replace
-AUGMENT_KEYS = {"frame_flip", "zoom"}
+AUGMENT_KEYS = {"frame_flip", "zoom", "sharpen", "shutters"}
 
 
 @dataclass
@@ -104,8 +104,8 @@ class TrainConfig:
     validation set instead of ``folds``-fold CV: the model trains on every other frame and is evaluated on
     the held-out frames whose group (near-duplicate set) does not also occur in training.
 
-    ``augment`` replaces the recipe's augmentation settings (``frame_flip``, ``zoom``: see
-    :class:`~stenoscope.train.recipes.Recipe`).
+    ``augment`` replaces the recipe's augmentation settings (``frame_flip``, ``zoom``, ``sharpen``,
+    ``shutters``: see :class:`~stenoscope.train.recipes.Recipe`).
 
     ``freeze`` lists parameter-name prefixes (module paths such as ``stages`` or ``decoder``) that keep the
     weights they start with (from ``init``), batch-norm statistics included: e.g. a stage that trains the

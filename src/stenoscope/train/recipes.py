@@ -31,6 +31,8 @@ from stenoscope.data.transforms import (
     RandomGamma,
     RandomNoise,
     RandomRotation,
+    RandomSharpen,
+    RandomShutters,
     RandomZoom,
     Resize,
     SubtractImage,
@@ -58,6 +60,10 @@ class Recipe:
             looks the same in a mirrored projection; off for classifiers of whole frames, whose anatomy
             (LAO vs RAO) a mirror changes.
         zoom: scale frames and crops by up to this share either way (0: never).
+        sharpen: edge-enhance half the samples by unsharp masking of up to this amount (0: never), as other
+            systems process their frames.
+        shutters: on a third of whole frames, collimator bands up to this share of the frame deep
+            along some sides (0: never).
         ema_decay: keep an exponential moving average of the weights (and batch-norm statistics) with this
             decay per step and end training with it instead of the last step's weights (0: off). An average
             over the last few hundred steps varies less from run to run than one step's weights.
@@ -75,6 +81,8 @@ class Recipe:
     center_crop: bool
     frame_flip: bool = False
     zoom: float = 0.0
+    sharpen: float = 0.0
+    shutters: float = 0.0
     ema_decay: float = 0.0
 
     def train_transforms(self, kind: str) -> list[Transform]:
@@ -86,13 +94,13 @@ class Recipe:
             transforms.append(RandomFlip(horizontal=True, vertical=True))
         if self.zoom:
             transforms.append(RandomZoom(self.zoom))
-        transforms += [
-            RandomRotation(10.0),
-            RandomGamma(0.3),
-            IntensityShift(PAPER_SHIFTS),
-            RandomBlur(1.5, p=0.3),
-            RandomNoise(0.03, p=0.5),
-        ]
+        transforms.append(RandomRotation(10.0))
+        if self.shutters and kind == "frame":
+            transforms.append(RandomShutters(self.shutters))
+        transforms += [RandomGamma(0.3), IntensityShift(PAPER_SHIFTS)]
+        if self.sharpen:
+            transforms.append(RandomSharpen(self.sharpen))
+        transforms += [RandomBlur(1.5, p=0.3), RandomNoise(0.03, p=0.5)]
         return transforms
 
     def eval_transforms(self) -> list[Transform]:
