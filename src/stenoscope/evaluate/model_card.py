@@ -367,10 +367,10 @@ EXTERNAL_MODELS = {
     "shipped)",
     "runs/stenonet-arcade-release4.safetensors": "release 4's shipped weights (stage 1 without zoom: "
     "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
-    "runs/arcade-heatmap-zoom/ensemble.safetensors": "the shipped stage 1's 5 cross-validated fold models "
-    "averaged (`configs/arcade-heatmap-zoom.yaml`), the heat map the shipped file has",
-    "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the same with frames also edge-enhanced and "
-    "given collimator bands in training (`configs/arcade-heatmap-zoom-domain.yaml`; not shipped)",
+    "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the 5 cross-validated fold models of release "
+    "5's stage 1 trained with frames also edge-enhanced and given collimator bands "
+    "(`configs/arcade-heatmap-zoom-domain.yaml`; not shipped), averaged: the shipped file's heat map is "
+    "release 5's stage 1 ensemble without them (`danilov-frames`)",
 }
 
 
