@@ -25,6 +25,14 @@ stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out r
 rm -rf runs/arcade-heatmap-zoom-views && cp -r runs/arcade-heatmap-zoom runs/arcade-heatmap-zoom-views
 stenoscope train configs/arcade-heatmap-zoom-views.yaml --reevaluate --json > runs/arcade-zoom-views.log 2>&1
 cp runs/arcade-heatmap-zoom-views/results.json results/arcade/training_stage1_views.json
+# the shipped stage 1 ending with the moving average of its weights, and with frames also processed as other
+# systems process them (cross-validated; the latter's fold ensemble also on the external frames)
+stenoscope train configs/arcade-heatmap-zoom-ema.yaml --json > runs/arcade-heatmap-zoom-ema.log 2>&1
+cp runs/arcade-heatmap-zoom-ema/results.json results/arcade/training_stage1_ema.json
+stenoscope train configs/arcade-heatmap-zoom-domain.yaml --json > runs/arcade-heatmap-zoom-domain.log 2>&1
+cp runs/arcade-heatmap-zoom-domain/results.json results/arcade/training_stage1_domain.json
+stenoscope evaluate runs/arcade-heatmap-zoom-domain/ensemble.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-stage1-domain --json > /dev/null
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1
