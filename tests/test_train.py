@@ -322,6 +322,15 @@ def test_ema_ends_training_with_the_moving_average_of_the_weights(tmp_path, oval
     assert model.checkpoint_metadata["training"]["recipe"]["ema_decay"] == 0.9
 
 
+def test_resuming_a_run_without_a_moving_average_with_one_is_refused(tmp_path, ovalle_dir):
+    config = load_config(_ovalle_config(tmp_path, ovalle_dir, epochs=1, folds=2))
+    config.out = str(tmp_path / "plain")
+    cross_validate(config, show_progress=False, only_folds=[1])
+    config.epochs, config.ema_decay = 2, 0.9
+    with pytest.raises(StenoscopeError, match="without ema_decay"):
+        cross_validate(config, resume=True, show_progress=False, only_folds=[1])
+
+
 @pytest.mark.parametrize("decay", [1.0, -0.1])
 def test_ema_decay_outside_0_to_1_is_a_config_error(tmp_path, ovalle_dir, decay):
     with pytest.raises(StenoscopeError, match="ema_decay"):
