@@ -331,7 +331,21 @@ def test_resuming_a_run_without_a_moving_average_with_one_is_refused(tmp_path, o
         cross_validate(config, resume=True, show_progress=False, only_folds=[1])
 
 
-@pytest.mark.parametrize("decay", [1.0, -0.1])
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ({"zoom": 1.5}, "zoom change must lie in"),
+        ({"shutters": 0.7}, "shutter share must lie in"),
+        ({"sharpen": -1}, "sharpen amount must be"),
+        ({"sharpen": "strong"}, "could not convert"),
+    ],
+)
+def test_augmentation_out_of_range_is_a_config_error_at_load(tmp_path, ovalle_dir, augment, message):
+    with pytest.raises(StenoscopeError, match=f"config 'augment': {message}"):
+        load_config(_ovalle_config(tmp_path, ovalle_dir, augment=augment))
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.1, "high", True])
 def test_ema_decay_outside_0_to_1_is_a_config_error(tmp_path, ovalle_dir, decay):
     with pytest.raises(StenoscopeError, match="ema_decay"):
         load_config(_ovalle_config(tmp_path, ovalle_dir, ema_decay=decay))

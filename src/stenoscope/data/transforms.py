@@ -361,9 +361,9 @@ class RandomSharpen(Transform):
     their frames (some strongly) before export; one centre's frames show only its own processing."""
 
     def __init__(self, max_amount: float = 1.5, p: float = 0.5) -> None:
-        if max_amount < 0:
-            raise ValueError(f"sharpen amount must be >= 0, got {max_amount}")
         self.max_amount = float(max_amount)
+        if self.max_amount < 0:
+            raise ValueError(f"sharpen amount must be >= 0, got {max_amount}")
         self.p = float(p)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, int]) -> Params:
@@ -390,9 +390,9 @@ class RandomShutters(Transform):
     dark, with a soft edge. A band never reaches a lesion box, so no target is hidden."""
 
     def __init__(self, max_share: float = 0.12, p: float = 0.3) -> None:
-        if not 0 <= max_share < 0.5:
-            raise ValueError(f"shutter share must lie in [0, 0.5), got {max_share}")
         self.max_share = float(max_share)
+        if not 0 <= self.max_share < 0.5:
+            raise ValueError(f"shutter share must lie in [0, 0.5), got {max_share}")
         self.p = float(p)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, int]) -> Params:

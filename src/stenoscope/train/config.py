@@ -180,15 +180,30 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         raise StenoscopeError(f"heatmap.test_scales / test_flip: {error}") from error
     if config.precision not in PRECISIONS:
         raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
-    if not 0.0 <= float(config.ema_decay) < 1.0:
-        raise StenoscopeError(f"ema_decay must be at least 0 and below 1, got {config.ema_decay!r}")
+    decay = config.ema_decay
+    if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 <= decay < 1.0:
+        raise StenoscopeError(f"ema_decay must be a number at least 0 and below 1, got {decay!r}")
     if not isinstance(config.freeze, list) or not all(isinstance(item, str) for item in config.freeze):
         raise StenoscopeError("config 'freeze' must be a list of parameter-name prefixes")
     if not isinstance(config.augment, dict) or set(config.augment) - AUGMENT_KEYS:
         raise StenoscopeError(f"config 'augment' takes only {', '.join(sorted(AUGMENT_KEYS))}")
+    _check_augment(config)
     if not isinstance(config.model, dict) or "name" not in config.model:
         raise StenoscopeError("config 'model' must be a mapping with a 'name' (and optional 'kwargs')")
     return config
+
+
+def _check_augment(config: TrainConfig) -> None:
+    """Build the configured augmentation once, so a value out of a transform's range (a zoom of 1.5, a
+    negative sharpening) is a config error at load, not a failure when the first batch is drawn."""
+    from stenoscope.train.recipes import get_recipe
+
+    try:
+        recipe = get_recipe(config.recipe, **config.augment)
+        for kind in ("frame", "region"):
+            recipe.train_transforms(kind)
+    except (TypeError, ValueError) as error:
+        raise StenoscopeError(f"config 'augment': {error}") from error
 
 
 def _extra_dataset(item: Any, base_dir: Path | None) -> dict[str, Any]:
