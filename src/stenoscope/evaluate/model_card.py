@@ -59,15 +59,13 @@ def _value(value: float | None, interval: list[float] | None = None) -> str:
 
 
 SENSITIVITY_COLUMNS = " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
+# a localisation result's numbers in table order: the pointing game, then sensitivity at each FP rate
+LOCALISATION_KEYS = ("pointing_game", *(f"sensitivity_at_{rate:g}_fp" for rate in FP_RATES))
 
 
 def _localisation_cells(found: dict[str, Any]) -> list[str]:
     """Pointing game and sensitivity at each FP rate, with their CIs, as table cells."""
-    cells = [_value(found.get("pointing_game"), found.get("pointing_game_ci95"))]
-    for rate in FP_RATES:
-        key = f"sensitivity_at_{rate:g}_fp"
-        cells.append(_value(found.get(key), found.get(f"{key}_ci95")))
-    return cells
+    return [_value(found.get(key), found.get(f"{key}_ci95")) for key in LOCALISATION_KEYS]
 
 
 def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
@@ -1065,9 +1063,6 @@ def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[
     ]
 
 
-PAIRED_KEYS = ("pointing_game", "sensitivity_at_0.5_fp", "sensitivity_at_1_fp", "sensitivity_at_2_fp")
-
-
 def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
     """The shipped model's heat map minus each run's, fold by fold: the folds are the same frames, so how hard
     a fold is cancels and the interval is the one that says whether the difference is real."""
@@ -1082,7 +1077,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         if len(theirs) != len(shipped) or not all(theirs) or not all(shipped):
             continue
         cells = []
-        for key in PAIRED_KEYS:
+        for key in LOCALISATION_KEYS:
             spread = mean_sd([ours[key] - other[key] for ours, other in zip(shipped, theirs, strict=True)])
             low, high = spread["ci95"]
             cells.append(f"{spread['mean']:+.3f} ({low:+.3f} to {high:+.3f})")
@@ -1095,7 +1090,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         "that holds 0 is no evidence either way).",
         "",
         f"| model | pointing game | {SENSITIVITY_COLUMNS} |",
-        "|---|" + "---:|" * len(PAIRED_KEYS),
+        "|---|" + "---:|" * len(LOCALISATION_KEYS),
         *rows,
         "",
     ]
