@@ -292,10 +292,15 @@ def test_the_ensemble_section_lists_each_member_and_the_ensemble_when_measured(r
 
 
 def test_a_stage_s_frame_augmentation_is_named_in_full() -> None:
-    from stenoscope.evaluate.model_card import _frame_augment_phrase
+    from stenoscope.evaluate.model_card import _augmentation_phrase, _frame_augment_phrase
 
     assert _frame_augment_phrase({}) == ""
     assert _frame_augment_phrase({"zoom": 0.45, "sharpen": 1.5, "shutters": 0.12}) == (
         ", frames zoomed by up to 45% either way and edge-enhanced (unsharp masking up to 1.5) and given "
         "collimator bands up to 12% deep"
     )
+    recipe = {"zoom": 0.45, "sharpen": 1.5, "shutters": 0.12, "frame_flip": False}
+    assert _augmentation_phrase(recipe).startswith(
+        "zoom up to 45%, collimator bands up to 12% deep on whole frames, unsharp masking up to 1.5, rotation"
+    )
+    assert _augmentation_phrase({}).startswith("rotation, gamma")

@@ -789,13 +789,17 @@ def _synthetic(run: dict[str, Any]) -> str:
 
 
 def _augmentation_phrase(recipe: dict[str, Any]) -> str:
-    zoom = f"zoom up to {recipe['zoom']:.0%}, " if recipe.get("zoom") else ""
+    optional = f"zoom up to {recipe['zoom']:.0%}, " if recipe.get("zoom") else ""
+    if recipe.get("shutters"):
+        optional += f"collimator bands up to {recipe['shutters']:.0%} deep on whole frames, "
+    if recipe.get("sharpen"):
+        optional += f"unsharp masking up to {recipe['sharpen']:g}, "
     flips = (
         "crops and whole frames flipped both ways"
         if recipe.get("frame_flip")
         else "crops also flipped; whole frames never flipped: left-right carries the projection"
     )
-    return f"{zoom}rotation, gamma, intensity shifts, blur, noise ({flips})"
+    return f"{optional}rotation, gamma, intensity shifts, blur, noise ({flips})"
 
 
 def _augmentation(run: dict[str, Any]) -> str:
