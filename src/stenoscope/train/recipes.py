@@ -67,7 +67,7 @@ class Recipe:
         ema_decay: keep an exponential moving average of the weights (and batch-norm statistics) with this
             decay per step and end training with it instead of the last step's weights (0: off): the usual
             remedy for a noisy last step, though under a cosine schedule that ends at 0 it changed nothing
-            measurable for the shipped stage 1 (README).
+            measurable for the shipped stage 1 (docs/training.md).
     """
 
     name: str
