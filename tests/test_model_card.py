@@ -154,6 +154,17 @@ def test_the_stage_1_line_says_when_it_ended_with_a_moving_average_of_its_weight
     assert "ending with the moving average of its weights (decay 0.998 per step)" in training
 
 
+def test_the_stage_1_line_says_when_its_heat_map_learned_with_the_ranking_loss(results: Path) -> None:
+    stage1 = json.loads((results / "training_stage1.json").read_text())
+    stage1["config"]["heatmap"].pop("softmax_weight", None)
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    assert "spatial-softmax" not in _section(render_model_card(results), "Training")
+    stage1["config"]["heatmap"]["softmax_weight"] = 0.5
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    training = _section(render_model_card(results), "Training")
+    assert "with the spatial-softmax ranking loss (weight 0.5) beside the focal loss;" in training
+
+
 def test_region_tables_name_the_thresholds_the_crops_were_called_at(results: Path) -> None:
     held_out = json.loads((results / "holdout.json").read_text())
     held_out["folds"][0]["metrics"]["threshold"] = 0.25

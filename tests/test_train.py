@@ -21,6 +21,7 @@ from stenoscope.train import (
     cross_validate,
     gaussian_targets,
     load_config,
+    spatial_softmax_loss,
 )
 from stenoscope.train.loop import lr_factor
 
@@ -50,6 +51,25 @@ def test_focal_loss_rewards_the_right_peak():
     flat = torch.zeros_like(targets)
     assert centernet_focal_loss(right, targets) < centernet_focal_loss(wrong, targets)
     assert centernet_focal_loss(right, targets) < centernet_focal_loss(flat, targets)
+
+
+def test_spatial_softmax_loss_ranks_the_lesion_first_within_each_frame():
+    targets = gaussian_targets(
+        [np.array([[16, 8, 8, 8]], np.float32), np.zeros((0, 4), np.float32)], (16, 16), (64, 64), 0.15
+    )
+    right = torch.full_like(targets, -6.0)
+    right[0, 0, 3, 5] = 4.0
+    wrong = right.clone()
+    wrong[0, 0, 12, 12] = 6.0  # a stronger false peak elsewhere in the same frame
+    assert spatial_softmax_loss(right, targets) < spatial_softmax_loss(wrong, targets)
+    # only the ranking within a frame counts: a shift of every logit leaves it as it is
+    assert torch.isclose(spatial_softmax_loss(right + 3.0, targets), spatial_softmax_loss(right, targets))
+    # the lesion-free second frame is left out, whatever its map shows
+    noisy = right.clone()
+    noisy[1] = torch.randn(1, 16, 16) * 5
+    assert torch.isclose(spatial_softmax_loss(noisy, targets), spatial_softmax_loss(right[:1], targets[:1]))
+    nothing = spatial_softmax_loss(noisy[1:].requires_grad_(), targets[1:])
+    assert nothing == 0 and nothing.requires_grad
 
 
 def test_dense_region_targets_mark_lesion_cells_background_and_the_ring_between():
@@ -125,6 +145,13 @@ def test_dense_loss_trains_the_classifier_in_joint_and_separate_heat_map_modes(t
         _, plain, _ = _tiny_fit(tmp_path, frames, heat, dense_weight=0.0)
         _, dense, _ = _tiny_fit(tmp_path, frames, heat, dense_weight=1.0)
         assert not torch.allclose(plain.head.weight, dense.head.weight)
+
+
+def test_softmax_weight_trains_the_heat_map_decoder(tmp_path):
+    frames = _lesion_frames()
+    _, plain, _ = _tiny_fit(tmp_path, frames, softmax_weight=0.0)
+    _, ranked, _ = _tiny_fit(tmp_path, frames, softmax_weight=1.0)
+    assert not torch.allclose(plain.decoder.out.weight, ranked.decoder.out.weight)
 
 
 def test_freeze_keeps_named_modules_and_their_statistics_while_the_rest_trains(tmp_path):
@@ -343,6 +370,13 @@ def test_resuming_a_run_without_a_moving_average_with_one_is_refused(tmp_path, o
 def test_augmentation_out_of_range_is_a_config_error_at_load(tmp_path, ovalle_dir, augment, message):
     with pytest.raises(StenoscopeError, match=f"config 'augment': {message}"):
         load_config(_ovalle_config(tmp_path, ovalle_dir, augment=augment))
+
+
+@pytest.mark.parametrize("name", ["weight", "softmax_weight", "dense_weight"])
+@pytest.mark.parametrize("value", [-1, "high", True])
+def test_heat_map_loss_weights_must_be_numbers_at_least_0(name, value):
+    with pytest.raises(StenoscopeError, match=f"heatmap.{name} must be a number at least 0"):
+        config_from_dict({"model": TINY_MODEL, "heatmap": {name: value}})
 
 
 @pytest.mark.parametrize("decay", [1.0, -0.1, "high", True])

@@ -127,7 +127,8 @@ def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[s
             "on frames resized to "
             f"{first['data']['input_size']} px, batch {first['batch_size']} frames, lr {first['lr']:g}, "
             f"{len(stage['folds'][0]['history'])} epochs{_precision_phrase(first)}"
-            f"{_frame_augment_phrase(first.get('augment') or {})}{_average_phrase(first)}; "
+            f"{_frame_augment_phrase(first.get('augment') or {})}{_average_phrase(first)}"
+            f"{_softmax_phrase(first)}; "
             "alone it reached a "
             f"{where} pointing game of "
             f"{_value(local.get('pointing_game'), local.get('pointing_game_ci95'))}. Stage 2 (below) starts "
@@ -169,6 +170,14 @@ def _average_phrase(config: dict[str, Any]) -> str:
     """A stage that ended with the moving average of its weights (``ema_decay``), not its last step's."""
     decay = config.get("ema_decay") or 0
     return f", ending with the moving average of its weights (decay {decay:g} per step)" if decay else ""
+
+
+def _softmax_phrase(config: dict[str, Any]) -> str:
+    """A stage whose heat map also learned to rank each frame's lesion cells first (``softmax_weight``)."""
+    weight = (config.get("heatmap") or {}).get("softmax_weight") or 0
+    if not weight:
+        return ""
+    return f", with the spatial-softmax ranking loss (weight {weight:g}) beside the focal loss"
 
 
 def _precision_phrase(config: dict[str, Any]) -> str:

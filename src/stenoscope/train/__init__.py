@@ -15,6 +15,7 @@ from stenoscope.train.loop import (
     gaussian_targets,
     predict,
     resolve_device,
+    spatial_softmax_loss,
 )
 from stenoscope.train.recipes import RECIPES, Recipe, get_recipe, inference_pipeline
 
@@ -37,4 +38,5 @@ __all__ = [
     "load_training_data",
     "predict",
     "resolve_device",
+    "spatial_softmax_loss",
 ]

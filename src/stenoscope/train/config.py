@@ -70,6 +70,9 @@ class HeatmapConfig:
         weight: weight of the focal loss beside the classification loss.
         batch_size: whole frames per heat-map step.
         sigma_scale: Gaussian sigma as a share of the box's geometric-mean side.
+        softmax_weight: weight of a second heat-map loss that ranks each frame's lesion cells above all its
+            other cells (a spatial softmax against the normalised targets; ``loop.spatial_softmax_loss``):
+            the pointing game's question, which the cell-by-cell focal loss does not ask. 0 turns it off.
         dense_weight: weight of a second loss on the same frames that trains the classification head at
             every cell of its dense logit map (lesion cells vs the hardest background cells; see
             ``loop.dense_region_loss``), so that the classifier, and hence Grad-CAM, points at the lesion
@@ -84,6 +87,7 @@ class HeatmapConfig:
     weight: float = 1.0
     batch_size: int = 8
     sigma_scale: float = 0.15
+    softmax_weight: float = 0.0
     dense_weight: float = 0.0
     hard_negatives: int = 16
     test_scales: list[float] = field(default_factory=lambda: [1.0])
@@ -180,6 +184,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         raise StenoscopeError(f"heatmap.test_scales / test_flip: {error}") from error
     if config.precision not in PRECISIONS:
         raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    for name in ("weight", "softmax_weight", "dense_weight"):
+        value = getattr(heatmap, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise StenoscopeError(f"heatmap.{name} must be a number at least 0, got {value!r}")
     decay = config.ema_decay
     if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 <= decay < 1.0:
         raise StenoscopeError(f"ema_decay must be a number at least 0 and below 1, got {decay!r}")

@@ -328,6 +328,7 @@ def _run_fold(
         heatmap_weight=config.heatmap.weight,
         heatmap_batch_size=config.heatmap.batch_size,
         sigma_scale=config.heatmap.sigma_scale,
+        softmax_weight=config.heatmap.softmax_weight,
         dense_weight=config.heatmap.dense_weight,
         dense_dilate=config.data.region_options(config.seed).dilate,
         hard_negatives=config.heatmap.hard_negatives,

@@ -103,6 +103,24 @@ def centernet_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: flo
     return -(positive_loss.sum() + negative_loss.sum()) / positive.sum().clamp_min(1.0)
 
 
+def spatial_softmax_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between each frame's heat map read as one distribution over its cells (a softmax of
+    all its logits) and its targets normalised to sum 1; frames without a lesion are left out.
+
+    The focal loss judges each cell on its own, so a frame's strongest false peak costs it little once every
+    cell is near its target; the pointing game asks only which cell ranks first. This term ranks the lesion
+    cells against every other cell of the same frame, and being shift-invariant leaves the focal loss to set
+    the logits' level.
+    """
+    logits, targets = logits.float().flatten(1), targets.flatten(1)
+    mass = targets.sum(dim=1)
+    with_lesion = mass > 0
+    if not with_lesion.any():
+        return logits.sum() * 0.0  # keeps the graph: a batch of lesion-free frames still backpropagates
+    share = targets[with_lesion] / mass[with_lesion, None]
+    return -(share * F.log_softmax(logits[with_lesion], dim=1)).sum(dim=1).mean()
+
+
 def dense_region_targets(
     boxes: Sequence[np.ndarray],
     labels: Sequence[int],
@@ -250,6 +268,7 @@ class FitOptions:
     heatmap_weight: float = 1.0
     heatmap_batch_size: int = 8
     sigma_scale: float = 0.15
+    softmax_weight: float = 0.0
     dense_weight: float = 0.0
     dense_dilate: float = 16.0
     hard_negatives: int = 16
@@ -430,10 +449,14 @@ def _add_frame_terms(
     x: torch.Tensor,
     options: FitOptions,
 ) -> torch.Tensor:
-    """``loss`` plus the whole-frame terms of one batch: the weighted focal loss of the heat map and, with
-    ``options.dense_weight``, the dense classification term."""
+    """``loss`` plus the whole-frame terms of one batch: the weighted focal loss of the heat map, with
+    ``options.softmax_weight`` its spatial-softmax term and, with ``options.dense_weight``, the dense
+    classification term."""
     targets = gaussian_targets(batch.boxes, heat_logits.shape[-2:], x.shape[-2:], options.sigma_scale)
-    loss = loss + options.heatmap_weight * centernet_focal_loss(heat_logits, targets.to(x.device))
+    targets = targets.to(x.device)
+    loss = loss + options.heatmap_weight * centernet_focal_loss(heat_logits, targets)
+    if options.softmax_weight:
+        loss = loss + options.softmax_weight * spatial_softmax_loss(heat_logits, targets)
     if options.dense_weight:
         loss = loss + _dense_term(model, features, batch, x, options)
     return loss
