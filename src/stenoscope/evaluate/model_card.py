@@ -819,6 +819,21 @@ def _averaged(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, decay {run['config'].get('ema_decay') or 0:g} per step"
 
 
+def _decoder_width(run: dict[str, Any]) -> str:
+    import inspect
+
+    from stenoscope.models.stenonet import stenonet
+
+    default = inspect.signature(stenonet).parameters["heatmap_chans"].default
+    width = (run["config"]["model"].get("kwargs") or {}).get("heatmap_chans", default)
+    return f"{_augmentation(run)}, decoder width {width} (default {default})"
+
+
+def _ranked(run: dict[str, Any]) -> str:
+    weight = run["config"]["heatmap"].get("softmax_weight") or 0
+    return f"{_augmentation(run)}, ranking loss weight {weight:g}"
+
+
 @dataclass(frozen=True)
 class Study:
     """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
@@ -1032,6 +1047,18 @@ CV_STUDIES = (
         "the shipped stage 1 alone, frames also processed as other systems process them",
         "`configs/arcade-heatmap-zoom-domain.yaml`",
         _augmentation,
+    ),
+    Study(
+        "training_stage1_wide.json",
+        "the shipped stage 1 alone, its heat-map decoder twice as wide",
+        "`configs/arcade-heatmap-zoom-wide.yaml`",
+        _decoder_width,
+    ),
+    Study(
+        "training_stage1_ranked.json",
+        "the shipped stage 1 alone, with a spatial-softmax loss ranking each frame's lesion cells first",
+        "`configs/arcade-heatmap-zoom-ranked.yaml`",
+        _ranked,
     ),
     Study(
         "training_stage1_views.json",
