@@ -198,13 +198,13 @@ def test_study_details_name_the_decoder_width_and_the_ranking_loss_weight(result
     from stenoscope.evaluate.model_card import _decoder_width, _ranked
 
     stage1 = json.loads((results / "training_stage1.json").read_text())
-    assert _decoder_width(stage1).endswith(", decoder width 48 (default 48)")
+    assert _decoder_width(stage1).endswith(", decoder width 48 instead of 48")
     assert _ranked(stage1).endswith(", ranking loss weight 0")
     stage1["config"]["model"]["kwargs"]["heatmap_chans"] = 96
     stage1["config"]["heatmap"]["softmax_weight"] = 1.0
     assert (
         _decoder_width(stage1)
-        == "28 epochs, frames zoomed by up to 45% either way, decoder width 96 (default 48)"
+        == "28 epochs, frames zoomed by up to 45% either way, decoder width 96 instead of 48"
     )
     assert _ranked(stage1).endswith(", ranking loss weight 1")
 

@@ -826,7 +826,7 @@ def _decoder_width(run: dict[str, Any]) -> str:
 
     default = inspect.signature(stenonet).parameters["heatmap_chans"].default
     width = (run["config"]["model"].get("kwargs") or {}).get("heatmap_chans", default)
-    return f"{_augmentation(run)}, decoder width {width} (default {default})"
+    return f"{_augmentation(run)}, decoder width {width} instead of {default}"
 
 
 def _ranked(run: dict[str, Any]) -> str:
