@@ -72,7 +72,8 @@ class HeatmapConfig:
         sigma_scale: Gaussian sigma as a share of the box's geometric-mean side.
         softmax_weight: weight of a second heat-map loss that ranks each frame's lesion cells above all its
             other cells (a spatial softmax against the normalised targets; ``loop.spatial_softmax_loss``):
-            the pointing game's question, which the cell-by-cell focal loss does not ask. 0 turns it off.
+            the pointing game's question, which the cell-by-cell focal loss does not ask; on the shipped
+            stage 1 under the CV it changed nothing measurable (docs/training.md). 0 turns it off.
         dense_weight: weight of a second loss on the same frames that trains the classification head at
             every cell of its dense logit map (lesion cells vs the hardest background cells; see
             ``loop.dense_region_loss``), so that the classifier, and hence Grad-CAM, points at the lesion
