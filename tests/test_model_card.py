@@ -163,6 +163,19 @@ def test_the_stage_1_line_says_when_its_heat_map_learned_with_the_ranking_loss(r
     (results / "training_stage1.json").write_text(json.dumps(stage1))
     training = _section(render_model_card(results), "Training")
     assert "with the spatial-softmax ranking loss (weight 0.5) beside the focal loss;" in training
+    # a one-stage model (or a stage 2 that trained the heat map with it) says so on the heat-map line
+    final = json.loads((results / "training.json").read_text())
+    final["config"]["heatmap"]["softmax_weight"] = 2.0
+    (results / "training.json").write_text(json.dumps(final))
+    heat_line = next(
+        line
+        for line in _section(render_model_card(results), "Training").splitlines()
+        if "Heat-map head" in line
+    )
+    assert heat_line.endswith(
+        "CenterNet focal loss (weight 1), with the spatial-softmax ranking loss (weight 2) beside the "
+        "focal loss."
+    )
 
 
 def test_region_tables_name_the_thresholds_the_crops_were_called_at(results: Path) -> None:

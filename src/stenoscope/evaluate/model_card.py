@@ -263,7 +263,7 @@ def _training_section(
         f"{_augmentation_phrase(recipe)}.",
         f"- Heat-map head: whole frames resized to {config['data']['input_size']} px with their boxes, "
         f"Gaussian targets at box centres (sigma {config['heatmap']['sigma_scale']:g} x box size), "
-        f"CenterNet focal loss (weight {config['heatmap']['weight']:g}).",
+        f"CenterNet focal loss (weight {config['heatmap']['weight']:g}){_softmax_phrase(config)}.",
         f"- Classification head: region crops of {regions.get('window')} px windows (of 512 px frames) "
         f"resized to {regions.get('size')} px; positives hold a whole lesion "
         f"({regions.get('positives_per_box')} jittered crop per box), negatives "
