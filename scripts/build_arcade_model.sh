@@ -33,12 +33,14 @@ stenoscope train configs/arcade-heatmap-zoom-domain.yaml --json > runs/arcade-he
 cp runs/arcade-heatmap-zoom-domain/results.json results/arcade/training_stage1_domain.json
 stenoscope evaluate runs/arcade-heatmap-zoom-domain/ensemble.safetensors "$DANILOV" --format voc \
     --out results/arcade/danilov-frames-stage1-domain --json > /dev/null
-# the shipped stage 1 with its heat-map decoder twice as wide, and with the spatial-softmax ranking loss
-# (cross-validated)
+# the shipped stage 1 with its heat-map decoder twice as wide, with the spatial-softmax ranking loss and with
+# heat-map targets twice as broad (cross-validated)
 stenoscope train configs/arcade-heatmap-zoom-wide.yaml --json > runs/arcade-heatmap-zoom-wide.log 2>&1
 cp runs/arcade-heatmap-zoom-wide/results.json results/arcade/training_stage1_wide.json
 stenoscope train configs/arcade-heatmap-zoom-ranked.yaml --json > runs/arcade-heatmap-zoom-ranked.log 2>&1
 cp runs/arcade-heatmap-zoom-ranked/results.json results/arcade/training_stage1_ranked.json
+stenoscope train configs/arcade-heatmap-zoom-broad.yaml --json > runs/arcade-heatmap-zoom-broad.log 2>&1
+cp runs/arcade-heatmap-zoom-broad/results.json results/arcade/training_stage1_broad.json
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1

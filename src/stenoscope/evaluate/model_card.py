@@ -834,6 +834,10 @@ def _ranked(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, ranking loss weight {weight:g}"
 
 
+def _broad(run: dict[str, Any]) -> str:
+    return f"{_augmentation(run)}, sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
+
+
 @dataclass(frozen=True)
 class Study:
     """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
@@ -1059,6 +1063,12 @@ CV_STUDIES = (
         "the shipped stage 1 alone, with a spatial-softmax loss ranking each frame's lesion cells first",
         "`configs/arcade-heatmap-zoom-ranked.yaml`",
         _ranked,
+    ),
+    Study(
+        "training_stage1_broad.json",
+        "the shipped stage 1 alone, its heat-map targets twice as broad",
+        "`configs/arcade-heatmap-zoom-broad.yaml`",
+        _broad,
     ),
     Study(
         "training_stage1_views.json",
