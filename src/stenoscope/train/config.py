@@ -187,10 +187,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         raise StenoscopeError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     for name in ("weight", "softmax_weight", "dense_weight"):
         value = getattr(heatmap, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not _is_number(value) or value < 0:
             raise StenoscopeError(f"heatmap.{name} must be a number at least 0, got {value!r}")
     decay = config.ema_decay
-    if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 <= decay < 1.0:
+    if not _is_number(decay) or not 0.0 <= decay < 1.0:
         raise StenoscopeError(f"ema_decay must be a number at least 0 and below 1, got {decay!r}")
     if not isinstance(config.freeze, list) or not all(isinstance(item, str) for item in config.freeze):
         raise StenoscopeError("config 'freeze' must be a list of parameter-name prefixes")
@@ -200,6 +200,11 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     if not isinstance(config.model, dict) or "name" not in config.model:
         raise StenoscopeError("config 'model' must be a mapping with a 'name' (and optional 'kwargs')")
     return config
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float from YAML; ``true``/``false`` are bools, which Python would also count as ints."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_augment(config: TrainConfig) -> None:
