@@ -69,7 +69,8 @@ class HeatmapConfig:
         enabled: ``auto`` (when possible), ``true`` (error if impossible) or ``false``.
         weight: weight of the focal loss beside the classification loss.
         batch_size: whole frames per heat-map step.
-        sigma_scale: Gaussian sigma as a share of the box's geometric-mean side.
+        sigma_scale: Gaussian sigma as a share of the box's geometric-mean side (at least one map cell);
+            twice the default (0.3) measured no better on the shipped stage 1 under the CV (docs/training.md).
         softmax_weight: weight of a second heat-map loss that ranks each frame's lesion cells above all its
             other cells (a spatial softmax against the normalised targets; ``loop.spatial_softmax_loss``):
             the pointing game's question, which the cell-by-cell focal loss does not ask; on the shipped
