@@ -104,6 +104,28 @@ def test_cross_validated_comparisons_show_fold_means_of_each_run_after_the_shipp
     assert "## Comparisons (grouped cross-validation)" not in render_model_card(results)
 
 
+def test_only_runs_on_the_shipped_models_folds_are_compared_with_it(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    held_out_stage1 = json.loads((results / "holdout_stage1.json").read_text())
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.7])))
+    _without_cv_studies(results)
+    stage1 = _cv_run(held_out_stage1, [0.6, 0.7, 0.8])
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    seed1 = "the shipped stage 1 alone, trained again with another seed"
+
+    def compared(run: dict) -> bool:
+        (results / "training_stage1_seed1.json").write_text(json.dumps(run))
+        section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+        rows = [line for line in section.splitlines() if line.startswith(f"| {seed1}")]
+        assert len(rows) in (0, 2)  # the table and the paired table, or neither
+        return bool(rows)
+
+    same_folds = stage1 | {"config": stage1["config"] | {"seed": 1, "split_seed": stage1["config"]["seed"]}}
+    assert compared(same_folds)
+    assert not compared(stage1 | {"config": stage1["config"] | {"seed": 1}})
+    assert not compared(_cv_run(held_out_stage1, [0.6, 0.7, 0.8, 0.9]))
+
+
 def test_a_missing_study_is_listed_as_not_run_and_gets_no_row(results: Path) -> None:
     study = STUDIES[0]
     (results / study.file).unlink()

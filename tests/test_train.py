@@ -379,6 +379,32 @@ def test_heat_map_loss_weights_must_be_numbers_at_least_0(name, value):
         config_from_dict({"model": TINY_MODEL, "heatmap": {name: value}})
 
 
+def test_split_seed_keeps_the_folds_while_another_seed_trains_again(tmp_path, ovalle_dir):
+    import csv
+
+    def run(name: str, **changes) -> tuple[dict[str, str], dict[str, str]]:
+        config = load_config(_ovalle_config(tmp_path, ovalle_dir, **changes))
+        config.out = str(tmp_path / name)
+        cross_validate(config, show_progress=False)
+        with (tmp_path / name / "predictions.csv").open() as file:
+            rows = list(csv.DictReader(file))
+        folds = {row["source"]: row["fold"] for row in rows}
+        return folds, {row["source"]: row["probability"] for row in rows}
+
+    folds, probabilities = run("first")
+    same_folds, other_probabilities = run("again", seed=1, split_seed=0)
+    new_folds, _ = run("reshuffled", seed=1)
+    assert same_folds == folds and other_probabilities != probabilities
+    assert new_folds != folds
+
+
+@pytest.mark.parametrize("name", ["seed", "split_seed"])
+@pytest.mark.parametrize("value", [1.5, "one", True])
+def test_seeds_must_be_integers(name, value):
+    with pytest.raises(StenoscopeError, match=f"{name} must be an integer"):
+        config_from_dict({"model": TINY_MODEL, name: value})
+
+
 @pytest.mark.parametrize("decay", [1.0, -0.1, "high", True])
 def test_ema_decay_outside_0_to_1_is_a_config_error(tmp_path, ovalle_dir, decay):
     with pytest.raises(StenoscopeError, match="ema_decay"):

@@ -36,7 +36,11 @@ def train(
     ] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="paper or default.")] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for splits, crops, augmentation, weights.")
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed for crops, augmentation, weights and the split (unless the config sets split_seed).",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
     init: Annotated[

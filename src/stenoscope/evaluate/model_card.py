@@ -834,6 +834,10 @@ def _ranked(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, ranking loss weight {weight:g}"
 
 
+def _seed(run: dict[str, Any]) -> str:
+    return f"{_augmentation(run)}, seed {run['config']['seed']} on the same folds"
+
+
 def _broad(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
 
@@ -1071,6 +1075,12 @@ CV_STUDIES = (
         _broad,
     ),
     Study(
+        "training_stage1_seed1.json",
+        "the shipped stage 1 alone, trained again with another seed (training noise alone)",
+        "`configs/arcade-heatmap-zoom-seed1.yaml`",
+        _seed,
+    ),
+    Study(
         "training_stage1_views.json",
         "the shipped stage 1 alone, its lesion map averaged over several views (not shipped)",
         "`configs/arcade-heatmap-zoom-views.yaml` (its fold models measured again with `--reevaluate`)",
@@ -1090,10 +1100,18 @@ def _fold_mean(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _split(run: dict[str, Any]) -> tuple[int, Any]:
+    """What decides a cross-validated run's folds: their number and the seed of the split."""
+    config = run["config"]
+    seed = config.get("split_seed")
+    return len(run["folds"]), config.get("seed", 0) if seed is None else seed
+
+
 def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[str]:
-    """The cross-validated comparisons, each against the shipped model's own cross-validation."""
+    """The cross-validated comparisons, each against the shipped model's own cross-validation: only runs
+    on the same folds, since the table compares (and pairs) fold by fold."""
     found = [(study, _read(results_dir / study.file)) for study in CV_STUDIES]
-    found = [(study, run) for study, run in found if run and len(run["folds"]) > 1]
+    found = [(study, run) for study, run in found if run and _split(run) == _split(training)]
     if not found or len(training["folds"]) == 1:
         return []
     how = "; ".join(f"{study.change}: {study.configs}" for study, _ in found)

@@ -117,6 +117,11 @@ class TrainConfig:
     weights they start with (from ``init``), batch-norm statistics included: e.g. a stage that trains the
     classification head alone and leaves the heat map exactly as the previous stage made it.
 
+    ``split_seed`` seeds the fold split (and generated synthetic data) alone; by default ``seed`` seeds
+    them with everything else. A run with another ``seed`` and the same ``split_seed`` trains again on the
+    same folds (region crops drawn anew), so its fold models pair with the first run's: how far training
+    noise alone moves a cross-validated result.
+
     ``ema_decay`` (0 to below 1; 0: off) ends each fold with the exponential moving average of its weights
     (see :class:`~stenoscope.train.recipes.Recipe`).
 
@@ -132,6 +137,7 @@ class TrainConfig:
 
     out: str = "runs/train"
     seed: int = 0
+    split_seed: int | None = None
     recipe: str = "default"
     folds: int = 5
     holdout: str | None = None
@@ -149,6 +155,11 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
+
+    @property
+    def fold_seed(self) -> int:
+        """The seed the fold split is drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,6 +201,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         value = getattr(heatmap, name)
         if not _is_number(value) or value < 0:
             raise StenoscopeError(f"heatmap.{name} must be a number at least 0, got {value!r}")
+    for name in ("seed", "split_seed"):
+        value = getattr(config, name)
+        if (value is not None or name == "seed") and (not isinstance(value, int) or isinstance(value, bool)):
+            raise StenoscopeError(f"{name} must be an integer, got {value!r}")
     decay = config.ema_decay
     if not _is_number(decay) or not 0.0 <= decay < 1.0:
         raise StenoscopeError(f"ema_decay must be a number at least 0 and below 1, got {decay!r}")

@@ -126,7 +126,7 @@ def _samples_for(config: TrainConfig, base: SampleDataset) -> SampleDataset:
 def _open(config: TrainConfig, path: str | None, format: str, options: dict[str, Any]) -> SampleDataset:
     options = dict(options)
     if format == "synthetic":
-        options.setdefault("seed", config.seed)
+        options.setdefault("seed", config.fold_seed)
     return open_dataset(path, format, **options)
 
 
@@ -513,7 +513,7 @@ def cross_validate(
     if config.holdout:
         splits = [holdout_split(data.base, config.data.path, config.holdout)]
     else:
-        splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.seed)
+        splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.fold_seed)
     wanted = range(1, len(splits) + 1)
     if only_folds is not None:
         outside = sorted(set(only_folds) - set(wanted))
