@@ -41,6 +41,9 @@ stenoscope train configs/arcade-heatmap-zoom-ranked.yaml --json > runs/arcade-he
 cp runs/arcade-heatmap-zoom-ranked/results.json results/arcade/training_stage1_ranked.json
 stenoscope train configs/arcade-heatmap-zoom-broad.yaml --json > runs/arcade-heatmap-zoom-broad.log 2>&1
 cp runs/arcade-heatmap-zoom-broad/results.json results/arcade/training_stage1_broad.json
+# the shipped stage 1 trained again with another seed on the same folds: training noise alone (cross-validated)
+stenoscope train configs/arcade-heatmap-zoom-seed1.yaml --json > runs/arcade-heatmap-zoom-seed1.log 2>&1
+cp runs/arcade-heatmap-zoom-seed1/results.json results/arcade/training_stage1_seed1.json
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1
