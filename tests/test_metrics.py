@@ -139,3 +139,25 @@ def test_roc_png_and_mean_sd(tmp_path):
     assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0}
     assert mean_sd([0.0, 0.02], bounds=(0.0, 1.0))["ci95"][0] == 0.0  # a rate's interval stops at 0
     assert mean_sd([None]) == {"mean": None, "sd": None}
+
+
+def test_localisation_lists_each_run_when_frames_come_from_a_few_runs():
+    from stenoscope.evaluate.evaluate import GROUPS_LISTED, localisation_metrics
+
+    box = np.array([[0.0, 0.0, 10.0, 10.0]])
+    hit, miss = [(5.0, 5.0, 0.9)], [(60.0, 60.0, 0.9), (5.0, 5.0, 0.5)]
+    peaks = [hit, hit, hit, miss, miss, [(5.0, 5.0, 0.95)]]
+    groups = ["run_a", "run_a", "run_a", "run_b", "run_b", "run_b"]
+    result = localisation_metrics(peaks, [box] * 6, n_boot=50, seed=0, groups=groups)
+    assert result["pointing_game"] == pytest.approx(4 / 6)
+    run_a, run_b = result["by_group"]["run_a"], result["by_group"]["run_b"]
+    assert (run_a["n_images"], run_a["pointing_game"], run_a["sensitivity_at_1_fp"]) == (3, 1.0, 1.0)
+    assert run_b["pointing_game"] == pytest.approx(1 / 3)
+    # run b: its top hit first, then its two misses' wrong peaks (2/3 FP per frame), then their hits
+    assert run_b["sensitivity_at_0.5_fp"] == pytest.approx(1 / 3)
+    assert run_b["sensitivity_at_1_fp"] == pytest.approx(1.0)
+    # one frame per group (ARCADE's near-duplicate sets are mostly single frames), or too many groups: no list
+    assert "by_group" not in localisation_metrics(peaks, [box] * 6, 50, 0, groups=list("abcdef"))
+    many = [f"run_{i}" for i in range(GROUPS_LISTED + 1) for _ in range(2)]
+    assert "by_group" not in localisation_metrics([hit] * len(many), [box] * len(many), 50, 0, groups=many)
+    assert "by_group" not in localisation_metrics(peaks, [box] * 6, 50, 0)

@@ -367,3 +367,19 @@ def test_a_stage_s_frame_augmentation_is_named_in_full() -> None:
         "zoom up to 45%, collimator bands up to 12% deep on whole frames, unsharp masking up to 1.5, rotation"
     )
     assert _augmentation_phrase({}).startswith("rotation, gamma")
+
+
+def test_an_external_evaluation_of_a_few_runs_lists_each_run(results: Path) -> None:
+    path = results / "danilov-frames" / "evaluation.json"
+    evaluation = json.loads(path.read_text())
+    section = _section(render_model_card(results), "External test (another centre)")
+    assert "Each run alone" not in section  # files written before runs were listed
+    rates = {"pointing_game": 0.25, "sensitivity_at_0.5_fp": 0.5, "sensitivity_at_1_fp": 0.75}
+    evaluation["localisation"]["heatmap"]["by_group"] = {
+        "14_021_1": {"n_images": 75, "n_lesions": 75, **rates, "sensitivity_at_2_fp": None}
+    }
+    path.write_text(json.dumps(evaluation))
+    section = _section(render_model_card(results), "External test (another centre)")
+    danilov = section[section.index("### `danilov-frames`") :]
+    danilov = danilov[: danilov.index("\n### ")]
+    assert "| `14_021_1` | lesion heat-map head | 75 | 0.250 | 0.500 | 0.750 | n/a |" in danilov

@@ -38,6 +38,7 @@ from stenoscope.evaluate.metrics import (
 SCHEMA = "stenoscope.evaluation/1"
 PEAK_THRESHOLD = 0.02  # low: FROC needs weak peaks too; the operating points pick the thresholds
 MAX_PEAKS = 10
+GROUPS_LISTED = 20  # at most this many groups (a few cine runs, not ARCADE's near-duplicate sets) get rows
 
 PeakList = list[tuple[float, float, float]]
 
@@ -174,9 +175,19 @@ def _peaks(found: list[Any], scale: float) -> PeakList:
 
 
 def localisation_metrics(
-    peaks: list[PeakList], boxes: list[np.ndarray], n_boot: int, seed: int, margin: float = HIT_MARGIN
+    peaks: list[PeakList],
+    boxes: list[np.ndarray],
+    n_boot: int,
+    seed: int,
+    margin: float = HIT_MARGIN,
+    groups: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Pointing game and lesion sensitivity at 0.5/1/2 FP per image, each with an image-resampled 95% CI."""
+    """Pointing game and lesion sensitivity at 0.5/1/2 FP per image, each with an image-resampled 95% CI.
+
+    With ``groups`` that are a few runs of several frames each, also each run's own numbers (``by_group``):
+    consecutive frames of a run are near-identical, so there the runs, not the frames, are the independent
+    units, and the image-resampled CIs are too narrow.
+    """
     with_boxes = [i for i, b in enumerate(boxes) if len(b)]
     result: dict[str, Any] = {
         "n_images": len(boxes),
@@ -205,7 +216,27 @@ def localisation_metrics(
         key = f"{rate:g}"
         result[f"sensitivity_at_{key}_fp"] = sensitivity[key]
         result[f"sensitivity_at_{key}_fp_ci95"] = _interval(intervals.get(key))
+    if groups is not None and len(set(groups)) < len(groups) and len(set(groups)) <= GROUPS_LISTED:
+        result["by_group"] = _by_group(peaks, boxes, scored, groups, margin)
     return result
+
+
+def _by_group(
+    peaks: list[PeakList], boxes: list[np.ndarray], scored: list[ImageHits], groups: list[str], margin: float
+) -> dict[str, dict[str, Any]]:
+    """Each group's frame count, pointing game and lesion sensitivities (no CIs: a run is one unit)."""
+    by_group = {}
+    for group in sorted(set(groups)):
+        members = [i for i, name in enumerate(groups) if name == group]
+        row: dict[str, Any] = {
+            "n_images": len(members),
+            "n_lesions": int(sum(len(boxes[i]) for i in members)),
+            "pointing_game": pointing_game([peaks[i] for i in members], [boxes[i] for i in members], margin),
+        }
+        sensitivity = sensitivity_at_fp([scored[i] for i in members], FP_RATES)
+        row |= {f"sensitivity_at_{key}_fp": value for key, value in sensitivity.items()}
+        by_group[group] = row
+    return by_group
 
 
 def evaluate_model(
@@ -241,7 +272,10 @@ def evaluate_model(
     local = None
     if localisation and dataset.kind == "frame" and dataset.has_boxes:
         sources, boxes = collect_peaks(model, dataset, frame_pipeline or pipeline, device, probabilities)
-        local = {name: localisation_metrics(peaks, boxes, n_boot, seed) for name, peaks in sources.items()}
+        local = {
+            name: localisation_metrics(peaks, boxes, n_boot, seed, groups=list(groups))
+            for name, peaks in sources.items()
+        }
     return EvaluationResult(
         dataset=dataset.summary(),
         metrics=metrics,
