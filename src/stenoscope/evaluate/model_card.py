@@ -872,6 +872,7 @@ class Study:
     change: str
     configs: str
     details: Callable[[dict[str, Any]], str] | None = None
+    noise: bool = False  # the shipped procedure trained again: its difference is training noise alone
 
     def label(self, run: dict[str, Any]) -> str:
         return f"{self.change} ({self.details(run)})" if self.details else self.change
@@ -1100,6 +1101,7 @@ CV_STUDIES = (
         "the shipped stage 1 alone, trained again with another seed (training noise alone)",
         "`configs/arcade-heatmap-zoom-seed1.yaml`",
         _seed,
+        noise=True,
     ),
     Study(
         "training_stage1_views.json",
@@ -1160,17 +1162,19 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
 
     shipped = heat(training)
-    rows = []
+    rows, noise = [], []
     for study, run in found:
         theirs = heat(run)
         if len(theirs) != len(shipped) or not all(theirs) or not all(shipped):
             continue
-        cells = []
-        for key in LOCALISATION_KEYS:
-            spread = mean_sd([ours[key] - other[key] for ours, other in zip(shipped, theirs, strict=True)])
-            low, high = spread["ci95"]
-            cells.append(f"{spread['mean']:+.3f} ({low:+.3f} to {high:+.3f})")
+        spreads = [
+            mean_sd([ours[key] - other[key] for ours, other in zip(shipped, theirs, strict=True)])
+            for key in LOCALISATION_KEYS
+        ]
+        cells = [f"{s['mean']:+.3f} ({s['ci95'][0]:+.3f} to {s['ci95'][1]:+.3f})" for s in spreads]
         rows.append(f"| {study.label(run)} | " + " | ".join(cells) + " |")
+        if study.noise:
+            noise += spreads
     if not rows:
         return []
     return [
@@ -1181,6 +1185,23 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         f"| model | pointing game | {SENSITIVITY_COLUMNS} |",
         "|---|" + "---:|" * len(LOCALISATION_KEYS),
         *rows,
+        "",
+        *_noise_lines(noise),
+    ]
+
+
+def _noise_lines(spreads: list[dict[str, Any]]) -> list[str]:
+    """What training noise alone does to the paired differences, from the run that changed nothing but the
+    seed: the fold-paired intervals hold the folds' disagreement, not another training run's."""
+    if not spreads:
+        return []
+    largest = max(abs(spread["mean"]) for spread in spreads)
+    excluding = sum(not spread["ci95"][0] <= 0 <= spread["ci95"][1] for spread in spreads)
+    return [
+        "Training noise alone (the run trained again with another seed on the same folds) moves these "
+        f"paired differences by up to {largest:.3f}, with {excluding} of its {len(spreads)} intervals "
+        "excluding 0: the intervals do not hold run-to-run variation, so a difference no larger than that "
+        "is no evidence either way, whatever its interval.",
         "",
     ]
 
