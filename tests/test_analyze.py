@@ -97,6 +97,23 @@ def test_a_corrupt_file_fails_its_row_and_the_others_complete(cli, synthetic_mp4
     assert not (tmp_path / "out" / "broken").exists()
 
 
+def test_a_blank_clip_is_refused_with_one_line_by_analyze_keyframes_and_the_api(cli, model_file, tmp_path):
+    import numpy as np
+
+    import stenoscope
+    from stenoscope.errors import InputError
+
+    np.save(tmp_path / "blank.npy", np.full((6, 64, 64), 17, dtype=np.uint8))
+    result = cli("analyze", tmp_path / "blank.npy", "--model", model_file, "--out", tmp_path / "out")
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert result.code == 1 and len(errors) == 1
+    assert errors[0].endswith("blank.npy: blank: every pixel of every frame has the value 17")
+    keyframes = cli("keyframes", tmp_path / "blank.npy")
+    assert keyframes.code != 0 and "blank: every pixel of every frame has the value 17" in keyframes.err
+    with pytest.raises(InputError, match="blank: every pixel"):
+        stenoscope.analyze(stenoscope.Clip(np.zeros((3, 32, 32), dtype=np.uint8)), model=model_file)
+
+
 def test_json_prints_one_report_per_line_and_a_rerun_overwrites(cli, synthetic_mp4, model_file, tmp_path):
     args = ("analyze", synthetic_mp4, single_png(tmp_path), "--model", model_file, "--out", tmp_path / "out")
     first = reports(tmp_path, cli(*args, "--json"))

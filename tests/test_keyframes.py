@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from stenoscope.clip import Clip
-from stenoscope.errors import StenoscopeError
+from stenoscope.errors import InputError, StenoscopeError
 from stenoscope.keyframes import (
     KeyFrames,
     _registry,
     detect_key_frames,
     frame_window,
+    get_keyframe_method,
     list_keyframe_methods,
     register_keyframe_method,
 )
@@ -75,9 +76,18 @@ def test_default_follows_a_line_that_darkens_to_the_end_and_paper_stays_in_the_m
 
 @pytest.mark.parametrize("method", ["default", "paper"])
 @pytest.mark.parametrize("frames", [np.full((4, 32, 32), 255), np.zeros((4, 32, 32)), np.zeros((3, 5, 5))])
-def test_blank_and_tiny_clips_give_finite_scores(method, frames):
-    keys = detect_key_frames(Clip(frames.astype(np.uint8)), method=method, count=3)
-    assert_valid(keys, len(frames), count=3)
+def test_blank_clips_get_finite_scores_from_the_methods_but_no_key_frames(method, frames):
+    clip = Clip(frames.astype(np.uint8))
+    scores = np.asarray(get_keyframe_method(method)(clip).scores)
+    assert scores.shape == (len(frames),) and np.isfinite(scores).all()
+    with pytest.raises(InputError, match="blank: every pixel of every frame has the value"):
+        detect_key_frames(clip, method=method, count=3)
+
+
+@pytest.mark.parametrize("method", ["default", "paper"])
+def test_tiny_clips_give_valid_key_frames(method):
+    frames = np.random.default_rng(0).integers(0, 256, (3, 5, 5), dtype=np.uint8)
+    assert_valid(detect_key_frames(Clip(frames), method=method, count=3), 3, count=3)
 
 
 def test_to_json_is_plain_json():

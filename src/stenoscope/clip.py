@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from stenoscope.errors import InputError
+
 
 @dataclass(frozen=True, eq=False)
 class Clip:
@@ -75,6 +77,13 @@ class Clip:
 
         path = Path(self.source)
         return path.stem if path.suffix else path.name
+
+    def require_image(self) -> None:
+        """Refuse a blank clip (every pixel one value: a failed export, a wrong series), since key frames
+        and a stenosis probability would still come out of it, and a number for no image misleads."""
+        low, high = int(self.frames.min()), int(self.frames.max())
+        if low == high:
+            raise InputError(self.source, f"blank: every pixel of every frame has the value {low}")
 
     def as_float(self) -> np.ndarray:
         """Frames as ``float32`` in [0, 1], scaled by the stored bit depth (not by the frame's range)."""

@@ -106,6 +106,7 @@ def detect_key_frames(
         from stenoscope.io import read_clip
 
         clip = read_clip(clip)
+    clip.require_image()
     scorer = get_keyframe_method(method)
     started = time.perf_counter()
     scoring: Scoring = scorer(clip, **options)

@@ -340,6 +340,7 @@ def analyze(
             from stenoscope.io import read_clip
 
             clip, source = read_clip(path_or_clip), str(path_or_clip)
+        clip.require_image()
     with watch.stage("load_model"):
         loaded = resolve_model(model)
     model, metadata = loaded.module, model_metadata(loaded.module)
