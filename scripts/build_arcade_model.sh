@@ -41,9 +41,11 @@ stenoscope train configs/arcade-heatmap-zoom-ranked.yaml --json > runs/arcade-he
 cp runs/arcade-heatmap-zoom-ranked/results.json results/arcade/training_stage1_ranked.json
 stenoscope train configs/arcade-heatmap-zoom-broad.yaml --json > runs/arcade-heatmap-zoom-broad.log 2>&1
 cp runs/arcade-heatmap-zoom-broad/results.json results/arcade/training_stage1_broad.json
-# the shipped stage 1 trained again with another seed on the same folds: training noise alone (cross-validated)
-stenoscope train configs/arcade-heatmap-zoom-seed1.yaml --json > runs/arcade-heatmap-zoom-seed1.log 2>&1
-cp runs/arcade-heatmap-zoom-seed1/results.json results/arcade/training_stage1_seed1.json
+# the shipped stage 1 trained again with two other seeds on the same folds: training noise alone (cross-validated)
+for seed in 1 2; do
+    stenoscope train "configs/arcade-heatmap-zoom-seed$seed.yaml" --json > "runs/arcade-heatmap-zoom-seed$seed.log" 2>&1
+    cp "runs/arcade-heatmap-zoom-seed$seed/results.json" "results/arcade/training_stage1_seed$seed.json"
+done
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1

@@ -125,7 +125,8 @@ def test_only_runs_on_the_shipped_models_folds_are_compared_with_it(results: Pat
     # the seed run measures training noise: the shipped model (0.5/0.6/0.7) minus it (0.6/0.7/0.8) is -0.1
     # in every fold, an interval excluding 0; the sensitivities are the same copies in both (0, holding 0)
     section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
-    assert "moves these paired differences by up to 0.100, with 1 of its 4 intervals excluding 0" in section
+    noise = "(the run trained again with another seed on the same folds) moves these paired differences"
+    assert f"{noise} by up to 0.100, with 1 of 4 intervals excluding 0" in section
     assert not compared(stage1 | {"config": stage1["config"] | {"seed": 1}})
     assert not compared(_cv_run(held_out_stage1, [0.6, 0.7, 0.8, 0.9]))
 

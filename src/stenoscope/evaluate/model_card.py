@@ -1096,12 +1096,15 @@ CV_STUDIES = (
         "`configs/arcade-heatmap-zoom-broad.yaml`",
         _broad,
     ),
-    Study(
-        "training_stage1_seed1.json",
-        "the shipped stage 1 alone, trained again with another seed (training noise alone)",
-        "`configs/arcade-heatmap-zoom-seed1.yaml`",
-        _seed,
-        noise=True,
+    *(
+        Study(
+            f"training_stage1_seed{seed}.json",
+            "the shipped stage 1 alone, trained again with another seed (training noise alone)",
+            f"`configs/arcade-heatmap-zoom-seed{seed}.yaml`",
+            _seed,
+            noise=True,
+        )
+        for seed in (1, 2)
     ),
     Study(
         "training_stage1_views.json",
@@ -1162,7 +1165,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
 
     shipped = heat(training)
-    rows, noise = [], []
+    rows, noise, noise_runs = [], [], 0
     for study, run in found:
         theirs = heat(run)
         if len(theirs) != len(shipped) or not all(theirs) or not all(shipped):
@@ -1175,6 +1178,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         rows.append(f"| {study.label(run)} | " + " | ".join(cells) + " |")
         if study.noise:
             noise += spreads
+            noise_runs += 1
     if not rows:
         return []
     return [
@@ -1186,20 +1190,21 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         "|---|" + "---:|" * len(LOCALISATION_KEYS),
         *rows,
         "",
-        *_noise_lines(noise),
+        *_noise_lines(noise, noise_runs),
     ]
 
 
-def _noise_lines(spreads: list[dict[str, Any]]) -> list[str]:
-    """What training noise alone does to the paired differences, from the run that changed nothing but the
+def _noise_lines(spreads: list[dict[str, Any]], runs: int) -> list[str]:
+    """What training noise alone does to the paired differences, from the runs that changed nothing but the
     seed: the fold-paired intervals hold the folds' disagreement, not another training run's."""
     if not spreads:
         return []
     largest = max(abs(spread["mean"]) for spread in spreads)
     excluding = sum(not spread["ci95"][0] <= 0 <= spread["ci95"][1] for spread in spreads)
+    which = "the run" if runs == 1 else f"the {runs} runs"
     return [
-        "Training noise alone (the run trained again with another seed on the same folds) moves these "
-        f"paired differences by up to {largest:.3f}, with {excluding} of its {len(spreads)} intervals "
+        f"Training noise alone ({which} trained again with another seed on the same folds) moves these "
+        f"paired differences by up to {largest:.3f}, with {excluding} of {len(spreads)} intervals "
         "excluding 0: the intervals do not hold run-to-run variation, so a difference no larger than that "
         "is no evidence either way, whatever its interval.",
         "",
