@@ -1205,8 +1205,9 @@ def _noise_lines(spreads: list[dict[str, Any]], runs: int) -> list[str]:
     return [
         f"Training noise alone ({which} trained again with another seed on the same folds) moves these "
         f"paired differences by up to {largest:.3f}, with {excluding} of {len(spreads)} intervals "
-        "excluding 0: the intervals do not hold run-to-run variation, so a difference no larger than that "
-        "is no evidence either way, whatever its interval.",
+        "excluding 0: the intervals do not hold run-to-run variation, so between two trainings a difference "
+        "no larger than that is no evidence either way, whatever its interval (a row that measures the same "
+        "fold models another way has no training noise in it).",
         "",
     ]
 
