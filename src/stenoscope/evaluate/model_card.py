@@ -1126,11 +1126,12 @@ def _fold_mean(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _split(run: dict[str, Any]) -> tuple[int, Any]:
+def _split(run: dict[str, Any]) -> tuple[int, int]:
     """What decides a cross-validated run's folds: their number and the seed of the split."""
+    from stenoscope.train.config import fold_seed
+
     config = run["config"]
-    seed = config.get("split_seed")
-    return len(run["folds"]), config.get("seed", 0) if seed is None else seed
+    return len(run["folds"]), fold_seed(config.get("seed", 0), config.get("split_seed"))
 
 
 def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[str]:

@@ -159,7 +159,7 @@ class TrainConfig:
     @property
     def fold_seed(self) -> int:
         """The seed the fold split is drawn with."""
-        return self.seed if self.split_seed is None else self.split_seed
+        return fold_seed(self.seed, self.split_seed)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,9 +201,9 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         value = getattr(heatmap, name)
         if not _is_number(value) or value < 0:
             raise StenoscopeError(f"heatmap.{name} must be a number at least 0, got {value!r}")
-    for name in ("seed", "split_seed"):
-        value = getattr(config, name)
-        if (value is not None or name == "seed") and (not isinstance(value, int) or isinstance(value, bool)):
+    seeds = {"seed": config.seed, "split_seed": config.split_seed}
+    for name, value in seeds.items():
+        if not _is_integer(value) and not (name == "split_seed" and value is None):
             raise StenoscopeError(f"{name} must be an integer, got {value!r}")
     decay = config.ema_decay
     if not _is_number(decay) or not 0.0 <= decay < 1.0:
@@ -218,9 +218,20 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
     return config
 
 
+def fold_seed(seed: int, split_seed: int | None) -> int:
+    """The seed a run's folds are drawn with: ``split_seed`` when set, else ``seed`` (also for the stored
+    configs of runs written before ``split_seed`` existed)."""
+    return seed if split_seed is None else split_seed
+
+
 def _is_number(value: Any) -> bool:
     """An int or float from YAML; ``true``/``false`` are bools, which Python would also count as ints."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    """An int from YAML, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_augment(config: TrainConfig) -> None:
