@@ -345,6 +345,35 @@ def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Pat
     assert "| the shipped stage 1 alone" not in paired
 
 
+def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    _without_cv_studies(results)
+    stage1 = _cv_run(held_out, [0.6, 0.7, 0.8])
+    (results / "training_stage1.json").write_text(json.dumps(stage1))
+    seed1 = _cv_run(held_out, [0.5, 0.5, 0.5])
+    seed1["config"] |= {"seed": 1, "split_seed": stage1["config"]["seed"]}
+    broad = _cv_run(held_out, [0.7, 0.7, 0.7])
+    broad["config"] |= {"seed": 1, "split_seed": stage1["config"]["seed"]}
+    broad["config"]["heatmap"] = {"enabled": True, "sigma_scale": 0.3}
+    (results / "training_stage1_broad_seed1.json").write_text(json.dumps(broad))
+
+    def paired_rows() -> list[list[str]]:
+        paired = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+        paired = paired[paired.index("Paired by fold") :]
+        broad_row = "| the shipped stage 1 alone, its heat-map targets twice as broad, trained with"
+        return [line.split(" | ") for line in paired.splitlines() if line.startswith(broad_row)]
+
+    # without its reference run in the results folder the study cannot be paired
+    assert paired_rows() == []
+    (results / "training_stage1_seed1.json").write_text(json.dumps(seed1))
+    [row] = paired_rows()
+    # the seed-1 run (0.5 in every fold) minus the broad one (0.7): -0.2 in every fold; against the shipped
+    # run (0.6/0.7/0.8) it would be -0.1 with a wide interval
+    assert ", against the shipped stage 1 alone, trained again with another seed (training noise" in row[0]
+    assert row[1] == "-0.200 (-0.200 to -0.200)"
+
+
 def test_the_ensemble_section_lists_each_member_and_the_ensemble_when_measured(results: Path) -> None:
     from stenoscope.evaluate.model_card import ENSEMBLE_GAIN
 

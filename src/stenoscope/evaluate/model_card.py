@@ -863,6 +863,10 @@ def _broad(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
 
 
+def _broad_seed(run: dict[str, Any]) -> str:
+    return f"{_broad(run)}, seed {run['config']['seed']} on the same folds"
+
+
 @dataclass(frozen=True)
 class Study:
     """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
@@ -873,6 +877,7 @@ class Study:
     configs: str
     details: Callable[[dict[str, Any]], str] | None = None
     noise: bool = False  # the shipped procedure trained again: its difference is training noise alone
+    reference: str | None = None  # the study file it pairs with when not the shipped run (e.g. a seed run's)
 
     def label(self, run: dict[str, Any]) -> str:
         return f"{self.change} ({self.details(run)})" if self.details else self.change
@@ -1107,6 +1112,13 @@ CV_STUDIES = (
         for seed in (1, 2)
     ),
     Study(
+        "training_stage1_broad_seed1.json",
+        "the shipped stage 1 alone, its heat-map targets twice as broad, trained with another seed",
+        "`configs/arcade-heatmap-zoom-broad-seed1.yaml`",
+        _broad_seed,
+        reference="training_stage1_seed1.json",
+    ),
+    Study(
         "training_stage1_views.json",
         "the shipped stage 1 alone, its lesion map averaged over several views (not shipped)",
         "`configs/arcade-heatmap-zoom-views.yaml` (its fold models measured again with `--reevaluate`)",
@@ -1160,32 +1172,41 @@ def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[
 
 def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
     """The shipped model's heat map minus each run's, fold by fold: the folds are the same frames, so how hard
-    a fold is cancels and the interval is the one that says whether the difference is real."""
+    a fold is cancels and the interval is the one that says whether the difference is real. A study with a
+    reference pairs with that run instead (the same change made to another seed)."""
 
     def heat(run: dict[str, Any]) -> list[dict[str, Any]]:
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
 
-    shipped = heat(training)
+    by_file = {study.file: (study, run) for study, run in found}
     rows, noise, noise_runs = [], [], 0
     for study, run in found:
+        label, ours = study.label(run), heat(training)
+        if study.reference:
+            if study.reference not in by_file:
+                continue
+            reference, reference_run = by_file[study.reference]
+            label += f", against {reference.label(reference_run)}"
+            ours = heat(reference_run)
         theirs = heat(run)
-        if len(theirs) != len(shipped) or not all(theirs) or not all(shipped):
+        if len(theirs) != len(ours) or not all(theirs) or not all(ours):
             continue
         spreads = [
-            mean_sd([ours[key] - other[key] for ours, other in zip(shipped, theirs, strict=True)])
+            mean_sd([mine[key] - other[key] for mine, other in zip(ours, theirs, strict=True)])
             for key in LOCALISATION_KEYS
         ]
         cells = [f"{s['mean']:+.3f} ({s['ci95'][0]:+.3f} to {s['ci95'][1]:+.3f})" for s in spreads]
-        rows.append(f"| {study.label(run)} | " + " | ".join(cells) + " |")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
         if study.noise:
             noise += spreads
             noise_runs += 1
     if not rows:
         return []
     return [
-        f"Paired by fold: the shipped model's heat map minus each run's, mean over the {len(shipped)} folds "
-        "with the 95% interval of that mean (positive: the shipped model localises better; an interval "
-        "that holds 0 is no evidence either way).",
+        "Paired by fold: the shipped model's heat map minus each run's (a row that names another run: that "
+        f"run's minus this one's), mean over the {len(training['folds'])} folds with the 95% interval of "
+        "that mean (positive: the shipped model, or the named run, localises better; an interval that holds "
+        "0 is no evidence either way).",
         "",
         f"| model | pointing game | {SENSITIVITY_COLUMNS} |",
         "|---|" + "---:|" * len(LOCALISATION_KEYS),
