@@ -46,9 +46,12 @@ for seed in 1 2; do
     stenoscope train "configs/arcade-heatmap-zoom-seed$seed.yaml" --json > "runs/arcade-heatmap-zoom-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-seed$seed/results.json" "results/arcade/training_stage1_seed$seed.json"
 done
-# the broad targets again with seed 1, paired with the seed-1 run above (cross-validated)
-stenoscope train configs/arcade-heatmap-zoom-broad-seed1.yaml --json > runs/arcade-heatmap-zoom-broad-seed1.log 2>&1
-cp runs/arcade-heatmap-zoom-broad-seed1/results.json results/arcade/training_stage1_broad_seed1.json
+# the broad targets again with seeds 1 and 2, each paired with the seed run above (cross-validated)
+for seed in 1 2; do
+    stenoscope train "configs/arcade-heatmap-zoom-broad-seed$seed.yaml" --json \
+        > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
+    cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
+done
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1

@@ -1111,12 +1111,15 @@ CV_STUDIES = (
         )
         for seed in (1, 2)
     ),
-    Study(
-        "training_stage1_broad_seed1.json",
-        "the shipped stage 1 alone, its heat-map targets twice as broad, trained with another seed",
-        "`configs/arcade-heatmap-zoom-broad-seed1.yaml`",
-        _broad_seed,
-        reference="training_stage1_seed1.json",
+    *(
+        Study(
+            f"training_stage1_broad_seed{seed}.json",
+            "the shipped stage 1 alone, its heat-map targets twice as broad, trained with another seed",
+            f"`configs/arcade-heatmap-zoom-broad-seed{seed}.yaml`",
+            _broad_seed,
+            reference=f"training_stage1_seed{seed}.json",
+        )
+        for seed in (1, 2)
     ),
     Study(
         "training_stage1_views.json",
