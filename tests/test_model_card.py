@@ -374,6 +374,37 @@ def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(result
     assert row[1] == "-0.200 (-0.200 to -0.200)"
 
 
+def test_a_change_run_with_three_seeds_gets_an_interval_across_the_seeds(results: Path) -> None:
+    held_out = json.loads((results / "holdout.json").read_text())
+    _without_cv_studies(results)
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    seed = json.loads((results / "training.json").read_text())["config"]["seed"]
+
+    def write(file: str, pointing: list[float], run_seed: int) -> None:
+        run = _cv_run(held_out, pointing)
+        run["config"] |= {"seed": run_seed, "split_seed": seed, "heatmap": {"sigma_scale": 0.3}}
+        (results / file).write_text(json.dumps(run))
+
+    # each seed of the broad change minus its own seed's reference: -0.1, -0.2 and 0.0 in every fold
+    write("training_stage1_broad.json", [0.7, 0.8, 0.9], seed)
+    write("training_stage1_seed1.json", [0.5, 0.5, 0.5], 1)
+    write("training_stage1_broad_seed1.json", [0.7, 0.7, 0.7], 1)
+    write("training_stage1_seed2.json", [0.6, 0.6, 0.6], 2)
+
+    def across() -> list[list[str]]:
+        section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+        return [line.split(" | ") for line in section.splitlines() if line.startswith("| heat-map targets")]
+
+    assert across() == []  # two seeds: no interval across them
+    write("training_stage1_broad_seed2.json", [0.6, 0.6, 0.6], 2)
+    [row] = across()
+    # mean -0.1, SD 0.1 over the three seeds, t(0.975, 2) = 4.303: +- 0.248; the sensitivities are copies
+    assert row[0] == "| heat-map targets twice as broad, 3 seeds"
+    assert row[1] == "-0.100 (-0.348 to +0.148)"
+    assert row[2] == "+0.000 (+0.000 to +0.000)"
+
+
 def test_the_ensemble_section_lists_each_member_and_the_ensemble_when_measured(results: Path) -> None:
     from stenoscope.evaluate.model_card import ENSEMBLE_GAIN
 
