@@ -52,6 +52,14 @@ for seed in 1 2; do
         > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
 done
+# the next release's candidate (broad targets, both stages): cross-validated fold models on the external frames,
+# and its procedure on the held-out split
+stenoscope train configs/arcade-zoom-broad.yaml --json > runs/arcade-zoom-broad.log 2>&1
+stenoscope evaluate runs/arcade-zoom-broad/ensemble.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-broad --json > /dev/null
+stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
+stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
+cp runs/arcade-holdout-broad/results.json results/arcade/holdout_broad.json
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1

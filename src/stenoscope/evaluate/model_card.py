@@ -394,6 +394,10 @@ EXTERNAL_MODELS = {
     "shipped)",
     "runs/stenonet-arcade-release4.safetensors": "release 4's shipped weights (stage 1 without zoom: "
     "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
+    "runs/arcade-zoom-broad/ensemble.safetensors": "the 5 cross-validated fold models of the next release's "
+    "candidate, release 5's procedure with heat-map targets twice as broad "
+    "(`configs/arcade-heatmap-zoom-broad.yaml`, then `configs/arcade-zoom-broad.yaml`; not shipped), "
+    "averaged",
     "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the 5 cross-validated fold models of release "
     "5's stage 1 trained with frames also edge-enhanced and given collimator bands "
     "(`configs/arcade-heatmap-zoom-domain.yaml`; not shipped), averaged: the shipped file's heat map is "
@@ -887,14 +891,20 @@ class Study:
 RELEASE_3 = "release 3's procedure (14-epoch float32 stage 1, then stage 2 training every weight)"
 RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-holdout.yaml`"
 
-# The held-out comparison table, in order, after the held-out procedure's row: release 4's and release 3's
-# procedures, then six runs that each change one thing of release 3's; then stage 1 alone: release 3's, longer
-# in float32, release 4's (longer, in bfloat16), twice as long again, release 4's trained again, and that run
-# and the twice-as-long one measured again with the lesion map averaged over several views; three other
-# stage-2 runs after release 4's stage 1 (every weight trained, the head alone, the deep stages and the head);
-# stage 1 with more augmentation (release 3's flipped and zoomed, release 4's zoomed by up to 30%, 45%, the
-# 45% trained again as release 5's held-out stage 1, and 60%), at 512 px.
+# The held-out comparison table, in order, after the held-out procedure's row: the next release's candidate
+# (heat-map targets twice as broad), release 4's and release 3's procedures, then six runs that each change
+# one thing of release 3's; then stage 1 alone: release 3's, longer in float32, release 4's (longer, in
+# bfloat16), twice as long again, release 4's trained again, and that run and the twice-as-long one measured
+# again with the lesion map averaged over several views; three other stage-2 runs after release 4's stage 1
+# (every weight trained, the head alone, the deep stages and the head); stage 1 with more augmentation
+# (release 3's flipped and zoomed, release 4's zoomed by up to 30%, 45%, the 45% trained again as release
+# 5's held-out stage 1, and 60%), at 512 px.
 STUDIES = (
+    Study(
+        "holdout_broad.json",
+        f"{HELD_OUT_RELEASE}'s procedure with heat-map targets twice as broad (the next release's candidate)",
+        "`configs/arcade-holdout-broad-heatmap.yaml`, `configs/arcade-holdout-broad.yaml`",
+    ),
     Study(
         "release4_holdout.json",
         "release 4's procedure (stage 1 without zoom)",
@@ -1265,9 +1275,9 @@ def _noise_lines(spreads: list[dict[str, Any]], runs: int) -> list[str]:
     return [
         f"Training noise alone ({which} trained again with another seed on the same folds) moves these "
         f"paired differences by up to {largest:.3f}, with {excluding} of {len(spreads)} intervals "
-        "excluding 0: the intervals do not hold run-to-run variation, so between two trainings a difference "
-        "no larger than that is no evidence either way, whatever its interval (a row that measures the same "
-        "fold models another way has no training noise in it)." + _draw_phrase(spreads),
+        "excluding 0: the intervals do not hold run-to-run variation, so between two single trainings a "
+        "difference no larger than that is no evidence either way, whatever its interval (a row that "
+        "measures the same fold models another way has no training noise in it)." + _draw_phrase(spreads),
         "",
     ]
 
