@@ -873,8 +873,10 @@ def _broad_seed(run: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Study:
-    """One held-out comparison run: its ``results.json`` copy in the results folder, what it changes of the
-    shipped procedure (the table's first row), details read from the run, and the configs that ran it."""
+    """One comparison run, held out or cross-validated: its ``results.json`` copy in the results folder, what
+    it changes of the shipped procedure (the table's first row), details read from the run, and the configs
+    that ran it; for the cross-validated paired table, the run it pairs with when not the shipped one and the
+    change it repeats with another seed."""
 
     file: str
     change: str
