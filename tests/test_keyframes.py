@@ -84,6 +84,14 @@ def test_blank_clips_get_finite_scores_from_the_methods_but_no_key_frames(method
         detect_key_frames(clip, method=method, count=3)
 
 
+def test_float_frames_in_the_unit_range_are_an_image_unless_every_pixel_is_equal():
+    # float frames lie in [0, 1]: their range decides blankness, not their values cut to integers
+    frames = np.random.default_rng(0).uniform(0.1, 0.9, (4, 32, 32)).astype(np.float32)
+    assert_valid(detect_key_frames(Clip(frames), count=3), 4, count=3)
+    with pytest.raises(InputError, match=r"blank: every pixel of every frame has the value 0\.5$"):
+        detect_key_frames(Clip(np.full((4, 32, 32), 0.5, dtype=np.float32)), count=3)
+
+
 @pytest.mark.parametrize("method", ["default", "paper"])
 def test_tiny_clips_give_valid_key_frames(method):
     frames = np.random.default_rng(0).integers(0, 256, (3, 5, 5), dtype=np.uint8)

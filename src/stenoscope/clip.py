@@ -81,9 +81,10 @@ class Clip:
     def require_image(self) -> None:
         """Refuse a blank clip (every pixel one value: a failed export, a wrong series), since key frames
         and a stenosis probability would still come out of it, and a number for no image misleads."""
-        low, high = int(self.frames.min()), int(self.frames.max())
+        low, high = self.frames.min().item(), self.frames.max().item()
         if low == high:
-            raise InputError(self.source, f"blank: every pixel of every frame has the value {low}")
+            value = f"{low:g}" if isinstance(low, float) else str(low)  # integers in full, even 32-bit ones
+            raise InputError(self.source, f"blank: every pixel of every frame has the value {value}")
 
     def as_float(self) -> np.ndarray:
         """Frames as ``float32`` in [0, 1], scaled by the stored bit depth (not by the frame's range)."""
