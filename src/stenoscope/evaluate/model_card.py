@@ -859,8 +859,12 @@ def _ranked(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, ranking loss weight {weight:g}"
 
 
+def _on_same_folds(run: dict[str, Any]) -> str:
+    return f", seed {run['config']['seed']} on the same folds"
+
+
 def _seed(run: dict[str, Any]) -> str:
-    return f"{_augmentation(run)}, seed {run['config']['seed']} on the same folds"
+    return _augmentation(run) + _on_same_folds(run)
 
 
 def _broad(run: dict[str, Any]) -> str:
@@ -868,7 +872,7 @@ def _broad(run: dict[str, Any]) -> str:
 
 
 def _broad_seed(run: dict[str, Any]) -> str:
-    return f"{_broad(run)}, seed {run['config']['seed']} on the same folds"
+    return _broad(run) + _on_same_folds(run)
 
 
 @dataclass(frozen=True)
@@ -1199,11 +1203,12 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
     def heat(run: dict[str, Any]) -> list[dict[str, Any]]:
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
 
+    shipped = heat(training)
     by_file = {study.file: (study, run) for study, run in found}
     rows, noise, noise_runs = [], [], 0
     seeds: dict[str, list[list[dict[str, Any]]]] = {}
     for study, run in found:
-        label, ours = study.label(run), heat(training)
+        label, ours = study.label(run), shipped
         if study.reference:
             if study.reference not in by_file:
                 continue
@@ -1217,7 +1222,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
             mean_sd([mine[key] - other[key] for mine, other in zip(ours, theirs, strict=True)])
             for key in LOCALISATION_KEYS
         ]
-        cells = [f"{s['mean']:+.3f} ({s['ci95'][0]:+.3f} to {s['ci95'][1]:+.3f})" for s in spreads]
+        cells = [_difference(spread) for spread in spreads]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
         if study.replicates:
             seeds.setdefault(study.replicates, []).append(spreads)
@@ -1228,7 +1233,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         return []
     return [
         "Paired by fold: the shipped model's heat map minus each run's (a row that names another run: that "
-        f"run's minus this one's), mean over the {len(training['folds'])} folds with the 95% interval of "
+        f"run's minus this one's), mean over the {len(shipped)} folds with the 95% interval of "
         "that mean (positive: the shipped model, or the named run, localises better; an interval that holds "
         "0 is no evidence either way).",
         "",
@@ -1241,6 +1246,12 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
     ]
 
 
+def _difference(spread: dict[str, Any]) -> str:
+    """A mean difference with its 95% interval, signed: which side is better is the point."""
+    low, high = spread["ci95"]
+    return f"{spread['mean']:+.3f} ({low:+.3f} to {high:+.3f})"
+
+
 def _across_seeds_table(seeds: dict[str, list[list[dict[str, Any]]]]) -> list[str]:
     """A change repeated with several seeds, each paired with the shipped procedure's run of its seed: the
     mean of the seeds' paired differences, with an interval over the seeds, which (unlike the fold-paired
@@ -1251,7 +1262,7 @@ def _across_seeds_table(seeds: dict[str, list[list[dict[str, Any]]]]) -> list[st
     rows = []
     for change, runs in pooled.items():
         spreads = [mean_sd([run[index]["mean"] for run in runs]) for index in range(len(LOCALISATION_KEYS))]
-        cells = [f"{s['mean']:+.3f} ({s['ci95'][0]:+.3f} to {s['ci95'][1]:+.3f})" for s in spreads]
+        cells = [_difference(spread) for spread in spreads]
         rows.append(f"| {change}, {len(runs)} seeds | " + " | ".join(cells) + " |")
     return [
         "Across seeds: a change trained with several seeds, each seed paired as above with the shipped "

@@ -201,10 +201,10 @@ def config_from_dict(values: dict[str, Any], base_dir: Path | None = None) -> Tr
         value = getattr(heatmap, name)
         if not _is_number(value) or value < 0:
             raise StenoscopeError(f"heatmap.{name} must be a number at least 0, got {value!r}")
-    seeds = {"seed": config.seed, "split_seed": config.split_seed}
-    for name, value in seeds.items():
-        if not _is_integer(value) and not (name == "split_seed" and value is None):
-            raise StenoscopeError(f"{name} must be an integer, got {value!r}")
+    if not _is_integer(config.seed):
+        raise StenoscopeError(f"seed must be an integer, got {config.seed!r}")
+    if config.split_seed is not None and not _is_integer(config.split_seed):
+        raise StenoscopeError(f"split_seed must be an integer, got {config.split_seed!r}")
     decay = config.ema_decay
     if not _is_number(decay) or not 0.0 <= decay < 1.0:
         raise StenoscopeError(f"ema_decay must be a number at least 0 and below 1, got {decay!r}")
