@@ -3,9 +3,9 @@
 # Hours on 2 CPU cores (results/arcade/training_time.json has the shipped stages' measured time): the two
 # training stages in grouped 5-fold CV over train + val (runs/, git-ignored), publishing their ensemble into
 # the package's weights folder with its sha256 manifest, the external test on the Danilov frames, the speed
-# benchmark, the same two stages on the held-out split (train only, val held out: the reference numbers'
-# protocol), release 3's procedure (cross-validated and held out) and the other held-out comparison runs,
-# and the card.
+# benchmark, the earlier releases' procedures (cross-validated and held out), the same two stages on the
+# held-out split (train only, val held out: the reference numbers' protocol), the other comparison runs, and
+# the card.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DANILOV=../shared/data/cine-danilov
@@ -21,11 +21,24 @@ python benchmarks/shipped_model.py --threads 2
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null
-# the shipped stage 1's fold models with the lesion map averaged over several views (not shipped)
-rm -rf runs/arcade-heatmap-zoom-views && cp -r runs/arcade-heatmap-zoom runs/arcade-heatmap-zoom-views
+# release 5 (heat-map targets half as broad), cross-validated: the card's comparison rows, and its shipped
+# weights (published into runs/, not the package) on the external frames
+stenoscope train configs/arcade-heatmap-zoom-release5.yaml --json > runs/arcade-zoom-release5.log 2>&1
+stenoscope train configs/arcade-zoom-release5.yaml --json >> runs/arcade-zoom-release5.log 2>&1
+cp runs/arcade-heatmap-zoom-release5/results.json results/arcade/release5_training_stage1.json
+cp runs/arcade-zoom-release5/results.json results/arcade/release5_training.json
+stenoscope publish runs/arcade-zoom-release5 --card configs/arcade-card.yaml --results runs/release5-results \
+    --weights-dir runs/release5-weights
+cp runs/release5-weights/stenonet-arcade.safetensors runs/stenonet-arcade-release5.safetensors
+stenoscope evaluate runs/stenonet-arcade-release5.safetensors "$DANILOV" --format voc \
+    --out results/arcade/danilov-frames-release5 --json > /dev/null
+stenoscope evaluate runs/stenonet-arcade-release5.safetensors "$DANILOV" --format voc --samples regions \
+    --out results/arcade/danilov-regions-release5 --json > /dev/null
+# release 5's stage 1 fold models with the lesion map averaged over several views (not shipped)
+rm -rf runs/arcade-heatmap-zoom-views && cp -r runs/arcade-heatmap-zoom-release5 runs/arcade-heatmap-zoom-views
 stenoscope train configs/arcade-heatmap-zoom-views.yaml --reevaluate --json > runs/arcade-zoom-views.log 2>&1
 cp runs/arcade-heatmap-zoom-views/results.json results/arcade/training_stage1_views.json
-# the shipped stage 1 ending with the moving average of its weights, and with frames also processed as other
+# release 5's stage 1 ending with the moving average of its weights, and with frames also processed as other
 # systems process them (cross-validated; the latter's fold ensemble also on the external frames)
 stenoscope train configs/arcade-heatmap-zoom-ema.yaml --json > runs/arcade-heatmap-zoom-ema.log 2>&1
 cp runs/arcade-heatmap-zoom-ema/results.json results/arcade/training_stage1_ema.json
@@ -33,33 +46,28 @@ stenoscope train configs/arcade-heatmap-zoom-domain.yaml --json > runs/arcade-he
 cp runs/arcade-heatmap-zoom-domain/results.json results/arcade/training_stage1_domain.json
 stenoscope evaluate runs/arcade-heatmap-zoom-domain/ensemble.safetensors "$DANILOV" --format voc \
     --out results/arcade/danilov-frames-stage1-domain --json > /dev/null
-# the shipped stage 1 with its heat-map decoder twice as wide, with the spatial-softmax ranking loss and with
-# heat-map targets twice as broad (cross-validated)
+# release 5's stage 1 with its heat-map decoder twice as wide and with the spatial-softmax ranking loss
+# (cross-validated)
 stenoscope train configs/arcade-heatmap-zoom-wide.yaml --json > runs/arcade-heatmap-zoom-wide.log 2>&1
 cp runs/arcade-heatmap-zoom-wide/results.json results/arcade/training_stage1_wide.json
 stenoscope train configs/arcade-heatmap-zoom-ranked.yaml --json > runs/arcade-heatmap-zoom-ranked.log 2>&1
 cp runs/arcade-heatmap-zoom-ranked/results.json results/arcade/training_stage1_ranked.json
-stenoscope train configs/arcade-heatmap-zoom-broad.yaml --json > runs/arcade-heatmap-zoom-broad.log 2>&1
-cp runs/arcade-heatmap-zoom-broad/results.json results/arcade/training_stage1_broad.json
-# the shipped stage 1 trained again with two other seeds on the same folds: training noise alone (cross-validated)
+# release 5's stage 1 with two other seeds on the same folds, and the shipped stage 1 with the same two seeds:
+# the shipped change across three seeds, and the shipped stage 1's training noise (cross-validated)
 for seed in 1 2; do
     stenoscope train "configs/arcade-heatmap-zoom-seed$seed.yaml" --json > "runs/arcade-heatmap-zoom-seed$seed.log" 2>&1
-    cp "runs/arcade-heatmap-zoom-seed$seed/results.json" "results/arcade/training_stage1_seed$seed.json"
+    cp "runs/arcade-heatmap-zoom-seed$seed/results.json" "results/arcade/release5_training_stage1_seed$seed.json"
 done
-# the broad targets again with seeds 1 and 2, each paired with the seed run above (cross-validated)
 for seed in 1 2; do
     stenoscope train "configs/arcade-heatmap-zoom-broad-seed$seed.yaml" --json \
         > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
 done
-# the next release's candidate (broad targets, both stages): cross-validated fold models on the external frames,
-# and its procedure on the held-out split
-stenoscope train configs/arcade-zoom-broad.yaml --json > runs/arcade-zoom-broad.log 2>&1
-stenoscope evaluate runs/arcade-zoom-broad/ensemble.safetensors "$DANILOV" --format voc \
-    --out results/arcade/danilov-frames-broad --json > /dev/null
+# the shipped procedure on the held-out split (train only; val held out)
 stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
 stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
-cp runs/arcade-holdout-broad/results.json results/arcade/holdout_broad.json
+cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/holdout_stage1.json
+cp runs/arcade-holdout-broad/results.json results/arcade/holdout.json
 # release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
 # into runs/, not the package, for its thresholds) on the external frames
 stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1
@@ -73,32 +81,38 @@ stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --forma
     --out results/arcade/danilov-frames-release4 --json > /dev/null
 stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --format voc --samples regions \
     --out results/arcade/danilov-regions-release4 --json > /dev/null
-# the same procedure on the held-out split (train only; val held out), then release 4's
+# release 5's and release 4's procedures on the held-out split
 stenoscope train configs/arcade-holdout-release5-heatmap.yaml --json > runs/arcade-holdout-release5.log 2>&1
 stenoscope train configs/arcade-holdout-release5.yaml --json >> runs/arcade-holdout-release5.log 2>&1
-cp runs/arcade-holdout-release5-heatmap/results.json results/arcade/holdout_stage1.json
-cp runs/arcade-holdout-release5/results.json results/arcade/holdout.json
+cp runs/arcade-holdout-release5-heatmap/results.json results/arcade/release5_holdout_stage1.json
+cp runs/arcade-holdout-release5/results.json results/arcade/release5_holdout.json
 stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --json > runs/arcade-holdout-long-bf16.log 2>&1
 stenoscope train configs/arcade-holdout-long-bf16-neck.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/release4_holdout_stage1.json
 cp runs/arcade-holdout-long-bf16-neck/results.json results/arcade/release4_holdout.json
-# what averaging adds: that stage 1 with two more seeds, each alone and the three as one ensemble, on ARCADE val
-for seed in 1 2; do
-    stenoscope train configs/arcade-holdout-release5-heatmap.yaml --seed "$seed" \
-        --out "runs/arcade-holdout-release5-heatmap-seed$seed" --json >> runs/arcade-holdout-seeds.log 2>&1
-done
-python - <<'PY'
+# what averaging adds: the held-out stage 1 of release 6 and of release 5 with two more seeds each, each alone
+# and a release's three as one ensemble, on ARCADE val
+for release in release6:broad release5:release5; do
+    run="runs/arcade-holdout-${release#*:}-heatmap"
+    for seed in 1 2; do
+        stenoscope train "configs/arcade-holdout-${release#*:}-heatmap.yaml" --seed "$seed" --out "$run-seed$seed" \
+            --json >> runs/arcade-holdout-seeds.log 2>&1
+    done
+    ensemble="runs/arcade-holdout-seed-ensemble.safetensors"
+    [ "${release%%:*}" = release6 ] && ensemble="runs/arcade-holdout-broad-seed-ensemble.safetensors"
+    python - "$run" "$ensemble" <<'PY'
+import sys
 from stenoscope.models import Ensemble, load_model, save_model
-run = "runs/arcade-holdout-release5-heatmap"
+run, out = sys.argv[1:]
 members = [load_model(f"{folder}/fold_1/model.safetensors") for folder in (run, f"{run}-seed1", f"{run}-seed2")]
-save_model(Ensemble(members), "runs/arcade-holdout-seed-ensemble.safetensors", **members[0].checkpoint_metadata)
+save_model(Ensemble(members), out, **members[0].checkpoint_metadata)
 PY
-for model in seed-0:runs/arcade-holdout-release5-heatmap/fold_1/model.safetensors \
-    seed-1:runs/arcade-holdout-release5-heatmap-seed1/fold_1/model.safetensors \
-    seed-2:runs/arcade-holdout-release5-heatmap-seed2/fold_1/model.safetensors \
-    ensemble-of-3:runs/arcade-holdout-seed-ensemble.safetensors; do
-    stenoscope evaluate "${model#*:}" ../shared/data/arcade-stenosis/val --format coco \
-        --out "results/arcade/ensemble-gain/${model%%:*}" --json > /dev/null
+    for model in "seed-0:$run" "seed-1:$run-seed1" "seed-2:$run-seed2" "ensemble-of-3:$ensemble"; do
+        path="${model#*:}"
+        [ -d "$path" ] && path="$path/fold_1/model.safetensors"
+        stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
+            --out "results/arcade/ensemble-gain/${release%%:*}-${model%%:*}" --json > /dev/null
+    done
 done
 stenoscope evaluate runs/arcade-holdout-seed-ensemble.safetensors "$DANILOV" --format voc \
     --out results/arcade/danilov-frames-holdout-seed-ensemble --json > /dev/null
@@ -135,7 +149,7 @@ stenoscope train configs/arcade-holdout-heatmap-long.yaml --json > runs/arcade-h
 cp runs/arcade-holdout-heatmap-long/results.json results/arcade/stage1_long.json
 stenoscope train configs/arcade-holdout-heatmap-56-bf16.yaml --json > runs/arcade-holdout-heatmap-56.log 2>&1
 cp runs/arcade-holdout-heatmap-56-bf16/results.json results/arcade/stage1_56_bf16.json
-# the shipped stage 1 trained again (bfloat16 on 2 threads is not bit-reproducible), then that run and the
+# release 4's stage 1 trained again (in a later session it came out different), then that run and the
 # 56-epoch one measured with the lesion map averaged over several views (heatmap.test_scales/test_flip)
 stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --out runs/arcade-holdout-heatmap-long-bf16-again \
     --json > runs/arcade-holdout-heatmap-again.log 2>&1

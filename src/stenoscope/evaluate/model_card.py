@@ -9,8 +9,8 @@ wrote:
 - ``training_stage1.json``: the first stage's ``results.json`` when the model was trained in two (optional);
 - ``holdout.json`` and ``holdout_stage1.json``: the same procedure on one held-out split, when the shipped
   run is cross-validated (optional; the protocol of the reference numbers in ``baseline.json``);
-- ``release3_*.json``, ``release4_*.json``: earlier releases' runs, cross-validated and held out (optional
-  comparison rows);
+- ``release3_*.json``, ``release4_*.json``, ``release5_*.json``: earlier releases' runs, cross-validated and
+  held out (optional comparison rows);
 - ``training_time.json``: wall and CPU seconds of the training command (optional);
 - ``baseline.json``: a reference model's numbers with their source (optional);
 - ``ablation_*.json``, ``synthetic.json``, ``probe_512_stage1.json``: the held-out comparison runs'
@@ -297,9 +297,9 @@ def _training_section(
     if timing:
         lines.append(
             f"- Training time: {timing['wall_seconds'] / 60:.1f} min wall, {timing['cpu_seconds'] / 60:.1f} "
-            f"min CPU (user + sys) with {timing.get('threads')} torch threads on a 2-core machine shared "
-            "with other jobs (wall time is inflated by them): every training command of the log together, "
-            "each with its per-epoch validation and final held-out evaluation."
+            f"min CPU (user + sys) with {timing.get('threads')} torch threads on a 2-core machine (the wall "
+            "time also counts whatever else ran there): every training command of the log together, each "
+            "with its per-epoch validation and final held-out evaluation."
         )
     return "\n".join(lines)
 
@@ -374,7 +374,7 @@ def _history_table(history: list[dict[str, Any]]) -> str:
 
 # Models other than the shipped file that an external test measured, and what trained them: release 4's
 # stage 1 on the held-out split, with and without zoom augmentation, tells whether training on more lesion
-# sizes carries to another centre; release 4's shipped weights compare the releases there.
+# sizes carries to another centre; earlier releases' shipped weights compare the releases there.
 EXTERNAL_MODELS = {
     "runs/arcade-holdout-heatmap-long-bf16-again/ensemble.safetensors": "release 4's stage 1 alone, trained "
     "on ARCADE train only (`configs/arcade-holdout-heatmap-long-bf16.yaml`, the run trained again)",
@@ -387,6 +387,9 @@ EXTERNAL_MODELS = {
     "is training noise alone",
     "runs/arcade-holdout-seed-ensemble.safetensors": "release 5's held-out stage 1 "
     "(`configs/arcade-holdout-release5-heatmap.yaml`) trained with seeds 0, 1 and 2, averaged as one "
+    "ensemble",
+    "runs/arcade-holdout-broad-seed-ensemble.safetensors": "release 6's held-out stage 1 "
+    "(`configs/arcade-holdout-broad-heatmap.yaml`) trained with seeds 0, 1 and 2, averaged as one "
     "ensemble (`ensemble-of-3` of the section on the ensemble against its members)",
     "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
@@ -394,14 +397,12 @@ EXTERNAL_MODELS = {
     "shipped)",
     "runs/stenonet-arcade-release4.safetensors": "release 4's shipped weights (stage 1 without zoom: "
     "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
-    "runs/arcade-zoom-broad/ensemble.safetensors": "the 5 cross-validated fold models of the next release's "
-    "candidate, release 5's procedure with heat-map targets twice as broad "
-    "(`configs/arcade-heatmap-zoom-broad.yaml`, then `configs/arcade-zoom-broad.yaml`; not shipped), "
-    "averaged",
+    "runs/stenonet-arcade-release5.safetensors": "release 5's shipped weights (heat-map targets half as "
+    "broad: `configs/arcade-heatmap-zoom-release5.yaml`, then `configs/arcade-zoom-release5.yaml`)",
     "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the 5 cross-validated fold models of release "
     "5's stage 1 trained with frames also edge-enhanced and given collimator bands "
-    "(`configs/arcade-heatmap-zoom-domain.yaml`; not shipped), averaged: the shipped file's heat map is "
-    "release 5's stage 1 ensemble without them (`danilov-frames`)",
+    "(`configs/arcade-heatmap-zoom-domain.yaml`; not shipped), averaged: release 5's shipped heat map is "
+    "its stage 1 ensemble without them (`danilov-frames-release5`)",
 }
 
 
@@ -410,9 +411,10 @@ def _external_model_origin(model: str) -> str:
     return f": {origin}" if origin else ""
 
 
-# Stage-1 models of the held-out procedure trained with other seeds, alone and averaged: the shipped file is
-# an ensemble while every cross-validated or held-out number above describes one model, so this measures what
-# the averaging adds. ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders.
+# Stage-1 models of the held-out procedure (and release 5's) trained with other seeds, alone and averaged: the
+# shipped file is an ensemble while every cross-validated or held-out number above describes one model, so
+# this measures what the averaging adds. ``stenoscope evaluate`` writes one evaluation.json per model into its
+# subfolders, named after the release and seed.
 ENSEMBLE_GAIN = "ensemble-gain"
 
 
@@ -430,8 +432,9 @@ def _ensemble_section(results_dir: Path) -> list[str]:
     return [
         "## Ensemble against its members (held-out split)",
         "",
-        f"Stage 1 of the held-out procedure (`{HELD_OUT_PROCEDURE[0]}`) trained with several seeds "
-        "(`--seed`, named in the rows), each alone and all averaged as one ensemble (as the shipped file "
+        f"Stage 1 of the held-out procedure (`{HELD_OUT_PROCEDURE[0]}`) and of release 5's "
+        f"(`{RELEASE_5_HOLDOUT[0]}`) trained with several seeds (the release and `--seed` named in the "
+        "rows), each alone and all of a release averaged as one ensemble (as the shipped file "
         f"averages its fold models), on every frame of ARCADE `{dataset}` (`stenoscope evaluate`; the "
         "held-out section above leaves out the few frames with a near-duplicate in train). Every other "
         "ARCADE number in this card describes single models; this shows what averaging adds to the heat map. "
@@ -737,10 +740,11 @@ def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
 # in order, and the release it is. The card compares its configs with the shipped run's and names every
 # setting that differs, so a release whose held-out split was not rerun never passes for the shipped one.
 HELD_OUT_PROCEDURE = (
-    "configs/arcade-holdout-release5-heatmap.yaml",
-    "configs/arcade-holdout-release5.yaml",
+    "configs/arcade-holdout-broad-heatmap.yaml",
+    "configs/arcade-holdout-broad.yaml",
 )
-HELD_OUT_RELEASE = "release 5"
+HELD_OUT_RELEASE = "release 6"
+RELEASE_5_HOLDOUT = ("configs/arcade-holdout-release5-heatmap.yaml", "configs/arcade-holdout-release5.yaml")
 RELEASE_4_STAGE1 = "`configs/arcade-holdout-heatmap-long-bf16.yaml`"
 # Settings that say where a run ran or what it was evaluated on, not how the model was trained.
 _NOT_TRAINING = {"out", "holdout", "folds", "bootstrap", "init", "device", "threads", "data.path"}
@@ -897,19 +901,20 @@ class Study:
 RELEASE_3 = "release 3's procedure (14-epoch float32 stage 1, then stage 2 training every weight)"
 RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-holdout.yaml`"
 
-# The held-out comparison table, in order, after the held-out procedure's row: the next release's candidate
-# (heat-map targets twice as broad), release 4's and release 3's procedures, then six runs that each change
+# The held-out comparison table, in order, after the held-out procedure's row: release 5's procedure (heat-map
+# targets half as broad), release 4's and release 3's procedures, then six runs that each change
 # one thing of release 3's; then stage 1 alone: release 3's, longer in float32, release 4's (longer, in
 # bfloat16), twice as long again, release 4's trained again, and that run and the twice-as-long one measured
 # again with the lesion map averaged over several views; three other stage-2 runs after release 4's stage 1
 # (every weight trained, the head alone, the deep stages and the head); stage 1 with more augmentation
 # (release 3's flipped and zoomed, release 4's zoomed by up to 30%, 45%, the 45% trained again as release
-# 5's held-out stage 1, and 60%), at 512 px.
+# 5's held-out stage 1, and 60%), release 6's stage 1 (release 5's with broader targets), at 512 px.
 STUDIES = (
     Study(
-        "holdout_broad.json",
-        f"{HELD_OUT_RELEASE}'s procedure with heat-map targets twice as broad (the next release's candidate)",
-        "`configs/arcade-holdout-broad-heatmap.yaml`, `configs/arcade-holdout-broad.yaml`",
+        "release5_holdout.json",
+        "release 5's procedure (heat-map targets half as broad)",
+        ", ".join(f"`{config}`" for config in RELEASE_5_HOLDOUT),
+        lambda run: f"sigma {run['config']['heatmap']['sigma_scale']:g} x box size",
     ),
     Study(
         "release4_holdout.json",
@@ -978,8 +983,9 @@ STUDIES = (
     ),
     Study(
         "holdout_stage1_again.json",
-        "release 4's stage 1 alone, trained again with the same config (bfloat16 training on 2 threads is "
-        "not bit-reproducible: its difference from that stage 1's first row is training noise alone)",
+        "release 4's stage 1 alone, trained again with the same config and seed in a later session (it came "
+        "out different, while release 6's stage 1 rerun in one session came out bit-identical: its "
+        "difference from that stage 1's first row is variation between sessions, not settings)",
         RELEASE_4_STAGE1,
         _epochs,
     ),
@@ -1035,10 +1041,10 @@ STUDIES = (
         _augmentation,
     ),
     Study(
-        HOLDOUT_STAGE1_RESULTS,
+        "release5_holdout_stage1.json",
         "release 5's stage 1 alone: the settings of the row above trained again (its difference from that "
         "row is training noise alone)",
-        f"`{HELD_OUT_PROCEDURE[0]}`",
+        f"`{RELEASE_5_HOLDOUT[0]}`",
         _augmentation,
     ),
     Study(
@@ -1046,6 +1052,12 @@ STUDIES = (
         "release 4's stage 1 alone, whole frames zoomed further still (not flipped)",
         "`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`",
         _augmentation,
+    ),
+    Study(
+        HOLDOUT_STAGE1_RESULTS,
+        f"{HELD_OUT_RELEASE}'s stage 1 alone: release 5's with heat-map targets twice as broad",
+        f"`{HELD_OUT_PROCEDURE[0]}`",
+        _broad,
     ),
     Study(
         "probe_512_stage1.json",
@@ -1057,12 +1069,28 @@ STUDIES = (
 )
 
 
-BROAD_TARGETS = "heat-map targets twice as broad"
+RELEASE_5_TARGETS = "release 5's heat-map targets, half as broad"
 MIN_SEEDS = 3  # a change's seed runs the card pools into one across-seed interval
+RELEASE_5_STAGE1 = "release5_training_stage1.json"
 
 # Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
-# the shipped model's row.
+# the shipped model's row: the earlier releases, the shipped stage 1 alone and trained again with other
+# seeds (training noise), release 5's stage 1 with the seeds of those runs (release 6's change across seeds),
+# then the changes tried on release 5's stage 1, each paired with that run.
 CV_STUDIES = (
+    Study(
+        "release5_training.json",
+        "release 5 (28-epoch bfloat16 stage 1 with zoom and heat-map targets half as broad, then a neck and "
+        "the head)",
+        "`configs/arcade-heatmap-zoom-release5.yaml`, `configs/arcade-zoom-release5.yaml`",
+    ),
+    Study(
+        RELEASE_5_STAGE1,
+        "release 5's stage 1 alone",
+        "`configs/arcade-heatmap-zoom-release5.yaml`",
+        _broad,
+        replicates=RELEASE_5_TARGETS,
+    ),
     Study(
         "release4_training.json",
         "release 4 (28-epoch bfloat16 stage 1 without zoom, then a neck and the head)",
@@ -1089,65 +1117,63 @@ CV_STUDIES = (
         STAGE1_RESULTS,
         "the shipped stage 1 alone",
         "the first `stenoscope train` command under Training",
-        _augmentation,
-    ),
-    Study(
-        "training_stage1_ema.json",
-        "the shipped stage 1 alone, ending with the exponential moving average of its weights",
-        "`configs/arcade-heatmap-zoom-ema.yaml`",
-        _averaged,
-    ),
-    Study(
-        "training_stage1_domain.json",
-        "the shipped stage 1 alone, frames also processed as other systems process them",
-        "`configs/arcade-heatmap-zoom-domain.yaml`",
-        _augmentation,
-    ),
-    Study(
-        "training_stage1_wide.json",
-        "the shipped stage 1 alone, its heat-map decoder twice as wide",
-        "`configs/arcade-heatmap-zoom-wide.yaml`",
-        _decoder_width,
-    ),
-    Study(
-        "training_stage1_ranked.json",
-        "the shipped stage 1 alone, with a spatial-softmax loss ranking each frame's lesion cells first",
-        "`configs/arcade-heatmap-zoom-ranked.yaml`",
-        _ranked,
-    ),
-    Study(
-        "training_stage1_broad.json",
-        "the shipped stage 1 alone, its heat-map targets twice as broad",
-        "`configs/arcade-heatmap-zoom-broad.yaml`",
         _broad,
-        replicates=BROAD_TARGETS,
     ),
     *(
         Study(
-            f"training_stage1_seed{seed}.json",
+            f"training_stage1_broad_seed{seed}.json",
             "the shipped stage 1 alone, trained again with another seed (training noise alone)",
-            f"`configs/arcade-heatmap-zoom-seed{seed}.yaml`",
-            _seed,
+            f"`configs/arcade-heatmap-zoom-broad-seed{seed}.yaml`",
+            _broad_seed,
             noise=True,
         )
         for seed in (1, 2)
     ),
     *(
         Study(
-            f"training_stage1_broad_seed{seed}.json",
-            "the shipped stage 1 alone, its heat-map targets twice as broad, trained with another seed",
-            f"`configs/arcade-heatmap-zoom-broad-seed{seed}.yaml`",
+            f"release5_training_stage1_seed{seed}.json",
+            "release 5's stage 1 alone, trained with another seed",
+            f"`configs/arcade-heatmap-zoom-seed{seed}.yaml`",
             _broad_seed,
-            reference=f"training_stage1_seed{seed}.json",
-            replicates=BROAD_TARGETS,
+            reference=f"training_stage1_broad_seed{seed}.json",
+            replicates=RELEASE_5_TARGETS,
         )
         for seed in (1, 2)
     ),
     Study(
+        "training_stage1_ema.json",
+        "release 5's stage 1 alone, ending with the exponential moving average of its weights",
+        "`configs/arcade-heatmap-zoom-ema.yaml`",
+        _averaged,
+        reference=RELEASE_5_STAGE1,
+    ),
+    Study(
+        "training_stage1_domain.json",
+        "release 5's stage 1 alone, frames also processed as other systems process them",
+        "`configs/arcade-heatmap-zoom-domain.yaml`",
+        _augmentation,
+        reference=RELEASE_5_STAGE1,
+    ),
+    Study(
+        "training_stage1_wide.json",
+        "release 5's stage 1 alone, its heat-map decoder twice as wide",
+        "`configs/arcade-heatmap-zoom-wide.yaml`",
+        _decoder_width,
+        reference=RELEASE_5_STAGE1,
+    ),
+    Study(
+        "training_stage1_ranked.json",
+        "release 5's stage 1 alone, with a spatial-softmax loss ranking each frame's lesion cells first",
+        "`configs/arcade-heatmap-zoom-ranked.yaml`",
+        _ranked,
+        reference=RELEASE_5_STAGE1,
+    ),
+    Study(
         "training_stage1_views.json",
-        "the shipped stage 1 alone, its lesion map averaged over several views (not shipped)",
+        "release 5's stage 1 alone, its lesion map averaged over several views (not shipped)",
         "`configs/arcade-heatmap-zoom-views.yaml` (its fold models measured again with `--reevaluate`)",
         _views,
+        reference=RELEASE_5_STAGE1,
     ),
 )
 
@@ -1286,7 +1312,7 @@ def _noise_lines(spreads: list[dict[str, Any]], runs: int) -> list[str]:
     excluding = sum(not spread["ci95"][0] <= 0 <= spread["ci95"][1] for spread in spreads)
     which = "the run" if runs == 1 else f"the {runs} runs"
     return [
-        f"Training noise alone ({which} trained again with another seed on the same folds) moves these "
+        f"Training noise alone ({which} of the shipped stage 1 trained again on the same folds) moves these "
         f"paired differences by up to {largest:.3f}, with {excluding} of {len(spreads)} intervals "
         "excluding 0: the intervals do not hold run-to-run variation, so between two single trainings a "
         "difference no larger than that is no evidence either way, whatever its interval (a row that "
@@ -1296,11 +1322,11 @@ def _noise_lines(spreads: list[dict[str, Any]], runs: int) -> list[str]:
 
 
 def _draw_phrase(spreads: list[dict[str, Any]]) -> str:
-    """Whether the shipped run was a lucky draw: it localises better than every seed run on every measure."""
+    """Whether the shipped run was a lucky draw: it localises better than every rerun on every measure."""
     if all(spread["mean"] > 0 for spread in spreads):
         return (
-            " The shipped run localises better than the seed runs on every measure: its cross-validated "
-            "figures are a favourable draw of its procedure."
+            " The shipped run localises better than the runs trained again on every measure: its "
+            "cross-validated figures are a favourable draw of its procedure."
         )
     return ""
 
