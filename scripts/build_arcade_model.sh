@@ -63,6 +63,9 @@ for seed in 1 2; do
         > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
 done
+# the shipped stage 1 with heat-map targets broader still (cross-validated)
+stenoscope train configs/arcade-heatmap-zoom-sigma05.yaml --json > runs/arcade-heatmap-zoom-sigma05.log 2>&1
+cp runs/arcade-heatmap-zoom-sigma05/results.json results/arcade/training_stage1_sigma05.json
 # the shipped procedure on the held-out split (train only; val held out)
 stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
 stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1

@@ -1074,9 +1074,9 @@ MIN_SEEDS = 3  # a change's seed runs the card pools into one across-seed interv
 RELEASE_5_STAGE1 = "release5_training_stage1.json"
 
 # Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
-# the shipped model's row: the earlier releases, the shipped stage 1 alone and trained again with other
-# seeds (training noise), release 5's stage 1 with the seeds of those runs (release 6's change across seeds),
-# then the changes tried on release 5's stage 1, each paired with that run.
+# the shipped model's row: the earlier releases, the shipped stage 1 alone, with broader targets still and
+# trained again with other seeds (training noise), release 5's stage 1 with the seeds of those runs (release
+# 6's change across seeds), then the changes tried on release 5's stage 1, each paired with that run.
 CV_STUDIES = (
     Study(
         "release5_training.json",
@@ -1117,6 +1117,12 @@ CV_STUDIES = (
         STAGE1_RESULTS,
         "the shipped stage 1 alone",
         "the first `stenoscope train` command under Training",
+        _broad,
+    ),
+    Study(
+        "training_stage1_sigma05.json",
+        "the shipped stage 1 alone, its heat-map targets broader still",
+        "`configs/arcade-heatmap-zoom-sigma05.yaml`",
         _broad,
     ),
     *(
