@@ -11,6 +11,26 @@ cd "$(dirname "$0")/.."
 DANILOV=../shared/data/cine-danilov
 WEIGHTS=src/stenoscope/models/weights/stenonet-arcade.safetensors
 mkdir -p runs results/arcade
+
+# An earlier release, cross-validated (release number, stage-1 and stage-2 config names, which are also their
+# run folders): its results as the card's comparison rows, and its shipped weights (published into runs/, not
+# the package) on the external frames.
+earlier_release() {
+    local release=$1 stage1=$2 stage2=$3
+    local weights="runs/stenonet-arcade-release$release.safetensors"
+    stenoscope train "configs/$stage1.yaml" --json > "runs/$stage2.log" 2>&1
+    stenoscope train "configs/$stage2.yaml" --json >> "runs/$stage2.log" 2>&1
+    cp "runs/$stage1/results.json" "results/arcade/release${release}_training_stage1.json"
+    cp "runs/$stage2/results.json" "results/arcade/release${release}_training.json"
+    stenoscope publish "runs/$stage2" --card configs/arcade-card.yaml --results "runs/release$release-results" \
+        --weights-dir "runs/release$release-weights"
+    cp "runs/release$release-weights/stenonet-arcade.safetensors" "$weights"
+    for samples in frames regions; do
+        stenoscope evaluate "$weights" "$DANILOV" --format voc --samples "$samples" \
+            --out "results/arcade/danilov-$samples-release$release" --json > /dev/null
+    done
+}
+
 # the shell's `time` lines (real/user/sys) end each stage's part of the log; publish sums them
 { time stenoscope train configs/arcade-heatmap-zoom.yaml --json; } > runs/arcade-zoom.log 2>&1
 { time stenoscope train configs/arcade-zoom.yaml --json; } >> runs/arcade-zoom.log 2>&1
@@ -21,19 +41,8 @@ python benchmarks/shipped_model.py --threads 2
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
     --json > /dev/null
-# release 5 (heat-map targets half as broad), cross-validated: the card's comparison rows, and its shipped
-# weights (published into runs/, not the package) on the external frames
-stenoscope train configs/arcade-heatmap-zoom-release5.yaml --json > runs/arcade-zoom-release5.log 2>&1
-stenoscope train configs/arcade-zoom-release5.yaml --json >> runs/arcade-zoom-release5.log 2>&1
-cp runs/arcade-heatmap-zoom-release5/results.json results/arcade/release5_training_stage1.json
-cp runs/arcade-zoom-release5/results.json results/arcade/release5_training.json
-stenoscope publish runs/arcade-zoom-release5 --card configs/arcade-card.yaml --results runs/release5-results \
-    --weights-dir runs/release5-weights
-cp runs/release5-weights/stenonet-arcade.safetensors runs/stenonet-arcade-release5.safetensors
-stenoscope evaluate runs/stenonet-arcade-release5.safetensors "$DANILOV" --format voc \
-    --out results/arcade/danilov-frames-release5 --json > /dev/null
-stenoscope evaluate runs/stenonet-arcade-release5.safetensors "$DANILOV" --format voc --samples regions \
-    --out results/arcade/danilov-regions-release5 --json > /dev/null
+# release 5 (heat-map targets half as broad)
+earlier_release 5 arcade-heatmap-zoom-release5 arcade-zoom-release5
 # release 5's stage 1 fold models with the lesion map averaged over several views (not shipped)
 rm -rf runs/arcade-heatmap-zoom-views && cp -r runs/arcade-heatmap-zoom-release5 runs/arcade-heatmap-zoom-views
 stenoscope train configs/arcade-heatmap-zoom-views.yaml --reevaluate --json > runs/arcade-zoom-views.log 2>&1
@@ -71,19 +80,8 @@ stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-
 stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
 cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/holdout_stage1.json
 cp runs/arcade-holdout-broad/results.json results/arcade/holdout.json
-# release 4 (stage 1 without zoom), cross-validated: the card's comparison rows, and its ensemble (published
-# into runs/, not the package, for its thresholds) on the external frames
-stenoscope train configs/arcade-heatmap-long.yaml --json > runs/arcade-long.log 2>&1
-stenoscope train configs/arcade-long.yaml --json >> runs/arcade-long.log 2>&1
-cp runs/arcade-heatmap-long/results.json results/arcade/release4_training_stage1.json
-cp runs/arcade-long/results.json results/arcade/release4_training.json
-stenoscope publish runs/arcade-long --card configs/arcade-card.yaml --results runs/release4-results \
-    --weights-dir runs/release4-weights
-cp runs/release4-weights/stenonet-arcade.safetensors runs/stenonet-arcade-release4.safetensors
-stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --format voc \
-    --out results/arcade/danilov-frames-release4 --json > /dev/null
-stenoscope evaluate runs/stenonet-arcade-release4.safetensors "$DANILOV" --format voc --samples regions \
-    --out results/arcade/danilov-regions-release4 --json > /dev/null
+# release 4 (stage 1 without zoom)
+earlier_release 4 arcade-heatmap-long arcade-long
 # release 5's and release 4's procedures on the held-out split
 stenoscope train configs/arcade-holdout-release5-heatmap.yaml --json > runs/arcade-holdout-release5.log 2>&1
 stenoscope train configs/arcade-holdout-release5.yaml --json >> runs/arcade-holdout-release5.log 2>&1
