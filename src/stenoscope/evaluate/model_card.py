@@ -863,20 +863,12 @@ def _ranked(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, ranking loss weight {weight:g}"
 
 
-def _on_same_folds(run: dict[str, Any]) -> str:
-    return f", seed {run['config']['seed']} on the same folds"
-
-
-def _seed(run: dict[str, Any]) -> str:
-    return _augmentation(run) + _on_same_folds(run)
-
-
-def _broad(run: dict[str, Any]) -> str:
+def _target_width(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
 
 
-def _broad_seed(run: dict[str, Any]) -> str:
-    return _broad(run) + _on_same_folds(run)
+def _target_width_seed(run: dict[str, Any]) -> str:
+    return f"{_target_width(run)}, seed {run['config']['seed']} on the same folds"
 
 
 @dataclass(frozen=True)
@@ -1057,7 +1049,7 @@ STUDIES = (
         HOLDOUT_STAGE1_RESULTS,
         f"{HELD_OUT_RELEASE}'s stage 1 alone: release 5's with heat-map targets twice as broad",
         f"`{HELD_OUT_PROCEDURE[0]}`",
-        _broad,
+        _target_width,
     ),
     Study(
         "probe_512_stage1.json",
@@ -1088,7 +1080,7 @@ CV_STUDIES = (
         RELEASE_5_STAGE1,
         "release 5's stage 1 alone",
         "`configs/arcade-heatmap-zoom-release5.yaml`",
-        _broad,
+        _target_width,
         replicates=RELEASE_5_TARGETS,
     ),
     Study(
@@ -1117,20 +1109,20 @@ CV_STUDIES = (
         STAGE1_RESULTS,
         "the shipped stage 1 alone",
         "the first `stenoscope train` command under Training",
-        _broad,
+        _target_width,
     ),
     Study(
         "training_stage1_sigma05.json",
         "the shipped stage 1 alone, its heat-map targets broader still",
         "`configs/arcade-heatmap-zoom-sigma05.yaml`",
-        _broad,
+        _target_width,
     ),
     *(
         Study(
             f"training_stage1_broad_seed{seed}.json",
             "the shipped stage 1 alone, trained again with another seed (training noise alone)",
             f"`configs/arcade-heatmap-zoom-broad-seed{seed}.yaml`",
-            _broad_seed,
+            _target_width_seed,
             noise=True,
         )
         for seed in (1, 2)
@@ -1140,7 +1132,7 @@ CV_STUDIES = (
             f"release5_training_stage1_seed{seed}.json",
             "release 5's stage 1 alone, trained with another seed",
             f"`configs/arcade-heatmap-zoom-seed{seed}.yaml`",
-            _broad_seed,
+            _target_width_seed,
             reference=f"training_stage1_broad_seed{seed}.json",
             replicates=RELEASE_5_TARGETS,
         )
