@@ -245,7 +245,7 @@ def test_views_phrase_names_one_view_or_the_averaged_ones():
 
 
 def test_study_details_name_the_decoder_width_ranking_loss_weight_and_target_width(results: Path) -> None:
-    from stenoscope.evaluate.model_card import _broad, _decoder_width, _ranked
+    from stenoscope.evaluate.model_card import _decoder_width, _ranked, _target_width
 
     stage1 = json.loads((results / "training_stage1.json").read_text())
     assert _decoder_width(stage1).endswith(", decoder width 48 instead of 48")
@@ -257,8 +257,9 @@ def test_study_details_name_the_decoder_width_ranking_loss_weight_and_target_wid
         == "28 epochs, frames zoomed by up to 45% either way, decoder width 96 instead of 48"
     )
     assert _ranked(stage1).endswith(", ranking loss weight 1")
-    stage1["config"]["heatmap"]["sigma_scale"] = 0.3
-    assert _broad(stage1).endswith(", sigma 0.3 x box size")
+    assert _target_width(stage1).endswith(", sigma 0.3 x box size")
+    stage1["config"]["heatmap"]["sigma_scale"] = 0.5
+    assert _target_width(stage1).endswith(", sigma 0.5 x box size")
 
 
 def test_an_external_test_names_its_model_and_what_trained_it(results: Path) -> None:
