@@ -275,6 +275,13 @@ def test_an_external_test_names_its_model_and_what_trained_it(results: Path) -> 
     assert f"Model: `{model}`: {origin}. Heat maps" in render_model_card(results)
 
 
+def test_every_named_external_model_has_a_committed_external_test() -> None:
+    from stenoscope.evaluate.model_card import EXTERNAL_MODELS
+
+    measured = {json.loads(path.read_text())["model"] for path in RESULTS.glob("*/evaluation.json")}
+    assert set(EXTERNAL_MODELS) <= measured  # an entry no evaluation names is never printed
+
+
 def test_the_stage_1_line_names_a_zoom_of_its_own(results: Path) -> None:
     stage = json.loads((results / "training_stage1.json").read_text())
     stage["config"]["augment"] = {}

@@ -388,9 +388,6 @@ EXTERNAL_MODELS = {
     "runs/arcade-holdout-seed-ensemble.safetensors": "release 5's held-out stage 1 "
     "(`configs/arcade-holdout-release5-heatmap.yaml`) trained with seeds 0, 1 and 2, averaged as one "
     "ensemble",
-    "runs/arcade-holdout-broad-seed-ensemble.safetensors": "release 6's held-out stage 1 "
-    "(`configs/arcade-holdout-broad-heatmap.yaml`) trained with seeds 0, 1 and 2, averaged as one "
-    "ensemble (`ensemble-of-3` of the section on the ensemble against its members)",
     "runs/arcade-holdout-heatmap-zoom60-bf16/ensemble.safetensors": "the same with whole frames zoomed by up "
     "to 60% either way (`configs/arcade-holdout-heatmap-zoom60-bf16.yaml`)",
     "runs/stenonet-arcade-views.safetensors": "release 4's shipped weights with the views below (not "
@@ -863,8 +860,12 @@ def _ranked(run: dict[str, Any]) -> str:
     return f"{_augmentation(run)}, ranking loss weight {weight:g}"
 
 
+def _sigma(run: dict[str, Any]) -> str:
+    return f"sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
+
+
 def _target_width(run: dict[str, Any]) -> str:
-    return f"{_augmentation(run)}, sigma {run['config']['heatmap']['sigma_scale']:g} x box size"
+    return f"{_augmentation(run)}, {_sigma(run)}"
 
 
 def _target_width_seed(run: dict[str, Any]) -> str:
@@ -906,7 +907,7 @@ STUDIES = (
         "release5_holdout.json",
         "release 5's procedure (heat-map targets half as broad)",
         ", ".join(f"`{config}`" for config in RELEASE_5_HOLDOUT),
-        lambda run: f"sigma {run['config']['heatmap']['sigma_scale']:g} x box size",
+        _sigma,
     ),
     Study(
         "release4_holdout.json",
