@@ -102,6 +102,12 @@ def test_pointing_game_with_the_8px_margin():
     assert pointing_game(peaks, BOXES) == pytest.approx(0.5)
     assert pointing_game(peaks, BOXES, margin=0) == pytest.approx(0.0)
     assert pointing_game([[], [], []], BOXES) == pytest.approx(0.0)
+    # among the 2 strongest peaks both images hit: their second peaks lie inside the boxes themselves
+    assert pointing_game(peaks, BOXES, top=2) == pytest.approx(1.0)
+    assert pointing_game(peaks, BOXES, margin=0, top=2) == pytest.approx(1.0)
+    unsorted = [[(105.0, 105.0, 0.1), (50.0, 50.0, 0.8), (60.0, 60.0, 0.7)]]  # the hit is the weakest of 3
+    assert pointing_game(unsorted, BOXES[1:2], top=2) == 0.0
+    assert pointing_game(unsorted, BOXES[1:2], top=3) == 1.0
 
 
 def test_lesion_sensitivity_at_false_positives_per_image():
@@ -150,7 +156,10 @@ def test_localisation_lists_each_run_when_frames_come_from_a_few_runs():
     groups = ["run_a", "run_a", "run_a", "run_b", "run_b", "run_b"]
     result = localisation_metrics(peaks, [box] * 6, n_boot=50, seed=0, groups=groups)
     assert result["pointing_game"] == pytest.approx(4 / 6)
+    assert result["pointing_game_top3"] == 1.0  # each miss's second peak hits
+    assert result["pointing_game_top3_ci95"] == [1.0, 1.0]
     run_a, run_b = result["by_group"]["run_a"], result["by_group"]["run_b"]
+    assert run_b["pointing_game_top3"] == 1.0
     assert (run_a["n_images"], run_a["pointing_game"], run_a["sensitivity_at_1_fp"]) == (3, 1.0, 1.0)
     assert run_b["pointing_game"] == pytest.approx(1 / 3)
     # run b: its top hit first, then its two misses' wrong peaks (2/3 FP per frame), then their hits

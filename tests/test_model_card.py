@@ -472,3 +472,57 @@ def test_an_external_evaluation_of_a_few_runs_lists_each_run(results: Path) -> N
     }
     path.write_text(json.dumps(evaluation))
     assert "| `14_021_1` | lesion heat-map head | 75 | 0.250 | 0.500 | 0.750 | n/a |" in danilov_section()
+
+
+def test_the_top_peaks_column_appears_where_an_evaluation_measured_it(results: Path) -> None:
+    from stenoscope.evaluate.model_card import ENSEMBLE_GAIN
+
+    shutil.rmtree(results / ENSEMBLE_GAIN, ignore_errors=True)
+    evaluation = json.loads((results / "danilov-frames" / "evaluation.json").read_text())
+    heat = evaluation["localisation"]["heatmap"]
+    heat.pop("pointing_game_top3", None)  # as evaluations written before the rate existed
+    heat.pop("pointing_game_top3_ci95", None)
+    for name in ("seed-0", "seed-1"):
+        (results / ENSEMBLE_GAIN / name).mkdir(parents=True)
+        (results / ENSEMBLE_GAIN / name / "evaluation.json").write_text(json.dumps(evaluation))
+
+    def table() -> list[str]:
+        section = _section(render_model_card(results), "Ensemble against its members (held-out split)")
+        return [line for line in section.splitlines() if line.startswith("|")]
+
+    assert "strongest peaks" not in table()[0]
+    heat |= {"pointing_game_top3": 0.875, "pointing_game_top3_ci95": [0.8, 0.95]}
+    (results / ENSEMBLE_GAIN / "seed-1" / "evaluation.json").write_text(json.dumps(evaluation))
+    header, rule, old, new = table()
+    assert header.split(" | ")[2:4] == ["pointing game", "lesion among the 3 strongest peaks"]
+    assert rule == "|---|" + "---:|" * header.count(" | ")  # every column but the model's right-aligned
+    assert old.split(" | ")[3] == "n/a" and new.split(" | ")[3] == "0.875 (0.800-0.950)"
+
+
+def test_the_shipped_procedures_cross_validated_ensemble_is_judged_against_reference_and_goal(
+    results: Path,
+) -> None:
+    from stenoscope.evaluate.model_card import ENSEMBLE_GAIN, TRAIN_CV_PREFIX
+
+    shutil.rmtree(results / ENSEMBLE_GAIN, ignore_errors=True)
+    evaluation = json.loads((results / "danilov-frames" / "evaluation.json").read_text())
+    (results / ENSEMBLE_GAIN / "seed-0").mkdir(parents=True)
+    (results / ENSEMBLE_GAIN / "seed-0" / "evaluation.json").write_text(json.dumps(evaluation))
+
+    def section() -> str:
+        return _section(render_model_card(results), "Ensemble against its members (held-out split)")
+
+    assert TRAIN_CV_PREFIX not in section() and "trained without" not in section()
+    heat = evaluation["localisation"]["heatmap"]
+    heat |= {"pointing_game": 0.86, "pointing_game_ci95": [0.81, 0.905]}
+    heat |= {"sensitivity_at_1_fp": 0.7, "sensitivity_at_1_fp_ci95": [0.64, 0.76]}
+    folder = results / ENSEMBLE_GAIN / f"{TRAIN_CV_PREFIX}-ensemble-of-5"
+    folder.mkdir()
+    (folder / "evaluation.json").write_text(json.dumps(evaluation))
+    text = section()
+    assert "`configs/arcade-train-cv-heatmap.yaml`, then `configs/arcade-train-cv.yaml`" in text
+    assert (
+        "trained without `cine-danilov`: Heat-map pointing game 0.860 (95% CI 0.810-0.905) is above the "
+        "reference's 0.795 and does not meet the goal of 0.9. Heat-map sensitivity at 1 FP/frame 0.700 "
+        "(95% CI 0.640-0.760) is not distinguishable from the reference's 0.720"
+    ) in text

@@ -494,8 +494,10 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     assert report["dataset"]["samples"] == 20 and report["dataset"]["boxes"] > 0
     for source in ("heatmap", "gradcam"):
         local = report["localisation"][source]
-        assert 0.0 <= local["pointing_game"] <= 1.0
+        assert 0.0 <= local["pointing_game"] <= local["pointing_game_top3"] <= 1.0
         assert local["sensitivity_at_0.5_fp"] <= local["sensitivity_at_1_fp"] <= local["sensitivity_at_2_fp"]
+    table = cli("evaluate", tmp_path / "run" / "ensemble.safetensors", subset, "--bootstrap", "20")
+    assert table.code == 0 and "heatmap: lesion among top 3 peaks" in table.out
     regions = cli(
         "evaluate",
         tmp_path / "run" / "ensemble.safetensors",

@@ -34,6 +34,7 @@ def evaluate(
 ) -> None:
     """Score a model on a dataset: AUC, accuracy, sensitivity, specificity (95% CI), clips, localisation."""
     from stenoscope.evaluate import evaluate_path
+    from stenoscope.evaluate.evaluate import TOP_PEAKS
 
     result = evaluate_path(model, dataset, format, samples, device, bootstrap, seed, out)
     if json:
@@ -55,6 +56,10 @@ def evaluate(
             )
     for source, local in (result.localisation or {}).items():
         table.add_row(f"{source}: pointing game", _cell(local["pointing_game"], local["pointing_game_ci95"]))
+        top = f"pointing_game_top{TOP_PEAKS}"
+        table.add_row(
+            f"{source}: lesion among top {TOP_PEAKS} peaks", _cell(local[top], local[f"{top}_ci95"])
+        )
         for rate in ("0.5", "1", "2"):
             key = f"sensitivity_at_{rate}_fp"
             table.add_row(f"{source}: lesion sensitivity @{rate} FP", _cell(local[key], local[f"{key}_ci95"]))

@@ -255,21 +255,21 @@ def pointing_game(
     peaks: Sequence[Sequence[tuple[float, float, float]]],
     boxes: Sequence[np.ndarray],
     margin: float = HIT_MARGIN,
+    top: int = 1,
 ) -> float | None:
     """Share of images with boxes whose highest-scoring peak ``(x, y, score)`` lies in a (widened) box.
 
-    Images without boxes are left out; an image with boxes and no peak is a miss.
+    With ``top`` > 1, the share whose ``top`` strongest peaks include one in a box: how often a reader who
+    checks that many of a report's marked peaks finds an annotated lesion. Images without boxes are left
+    out; an image with boxes and no peak is a miss.
     """
     hits = []
     for image_peaks, image_boxes in zip(peaks, boxes, strict=True):
         image_boxes = np.asarray(image_boxes, dtype=np.float64).reshape(-1, 4)
         if not len(image_boxes):
             continue
-        if not len(image_peaks):
-            hits.append(False)
-            continue
-        x, y, _ = max(image_peaks, key=lambda peak: peak[2])
-        hits.append(bool(_inside(x, y, image_boxes, margin).any()))
+        strongest = sorted(image_peaks, key=lambda peak: -peak[2])[:top]
+        hits.append(any(_inside(x, y, image_boxes, margin).any() for x, y, _ in strongest))
     return None if not hits else float(np.mean(hits))
 
 

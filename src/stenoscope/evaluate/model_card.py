@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stenoscope.errors import StenoscopeError
+from stenoscope.evaluate.evaluate import TOP_PEAKS
 from stenoscope.evaluate.metrics import FP_RATES, HIT_MARGIN, mean_sd
 
 CLASSIFICATION = ("auc", "accuracy", "sensitivity", "specificity")
@@ -61,33 +62,49 @@ def _value(value: float | None, interval: list[float] | None = None) -> str:
 SENSITIVITY_COLUMNS = " | ".join(f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES)
 # a localisation result's numbers in table order: the pointing game, then sensitivity at each FP rate
 LOCALISATION_KEYS = ("pointing_game", *(f"sensitivity_at_{rate:g}_fp" for rate in FP_RATES))
+TOP_KEY = f"pointing_game_top{TOP_PEAKS}"
+COLUMN_NAMES = {
+    "pointing_game": "pointing game",
+    TOP_KEY: f"lesion among the {TOP_PEAKS} strongest peaks",
+    **{f"sensitivity_at_{rate:g}_fp": f"sensitivity at {rate:g} FP/frame" for rate in FP_RATES},
+}
 
 
-def _localisation_cells(found: dict[str, Any]) -> list[str]:
-    """Pointing game and sensitivity at each FP rate, with their CIs, as table cells."""
-    return [_value(found.get(key), found.get(f"{key}_ci95")) for key in LOCALISATION_KEYS]
+def _table_keys(found: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The localisation columns of a table: the top-peaks rate only where a row measured it (evaluations
+    written before it existed did not)."""
+    if any(TOP_KEY in item for item in found):
+        return (LOCALISATION_KEYS[0], TOP_KEY, *LOCALISATION_KEYS[1:])
+    return LOCALISATION_KEYS
+
+
+def _localisation_header(keys: tuple[str, ...], labels: list[str], counts: list[str]) -> list[str]:
+    """A localisation table's header lines: text columns, count columns, then one column per key."""
+    names = [*labels, *counts, *(COLUMN_NAMES[key] for key in keys)]
+    return [
+        "| " + " | ".join(names) + " |",
+        "|" + "---|" * len(labels) + "---:|" * (len(names) - len(labels)),
+    ]
+
+
+def _localisation_cells(found: dict[str, Any], keys: tuple[str, ...] = LOCALISATION_KEYS) -> list[str]:
+    """The ``keys`` (pointing game, sensitivity at each FP rate...), with their CIs, as table cells."""
+    return [_value(found.get(key), found.get(f"{key}_ci95")) for key in keys]
 
 
 PEAK_SOURCES = (("heatmap", "lesion heat-map head"), ("gradcam", "Grad-CAM of the stenosis log-odds"))
 
 
-def _localisation_rows(localisation: dict[str, Any] | None) -> list[str]:
-    rows = []
-    for source, label in PEAK_SOURCES:
-        found = (localisation or {}).get(source)
-        if not found:
-            continue
-        cells = _localisation_cells(found)
-        rows.append(f"| {label} | {found['n_images']} | {found['n_lesions']} | " + " | ".join(cells) + " |")
-    return rows
-
-
 def _localisation_table(localisation: dict[str, Any] | None, baseline: dict[str, Any] | None = None) -> str:
-    header = f"| peaks from | frames | lesions | pointing game | {SENSITIVITY_COLUMNS} |"
-    lines = [header, "|---|---:|---:|---:|" + "---:|" * len(FP_RATES), *_localisation_rows(localisation)]
+    found = [(label, (localisation or {}).get(source)) for source, label in PEAK_SOURCES]
+    found = [(label, item) for label, item in found if item]
+    keys = _table_keys([item for _, item in found])
+    lines = _localisation_header(keys, ["peaks from"], ["frames", "lesions"])
+    for label, item in found:
+        cells = _localisation_cells(item, keys)
+        lines.append(f"| {label} | {item['n_images']} | {item['n_lesions']} | " + " | ".join(cells) + " |")
     if baseline:
-        cells = [_value(baseline["pointing_game"], baseline.get("pointing_game_ci95"))]
-        cells += [_value(baseline.get(f"sensitivity_at_{rate:g}_fp")) for rate in FP_RATES]
+        cells = [_value(baseline.get(key), baseline.get(f"{key}_ci95")) for key in keys]
         lines.append(f"| {baseline['name']} (reference) | - | - | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -95,21 +112,19 @@ def _localisation_table(localisation: dict[str, Any] | None, baseline: dict[str,
 def _by_group_table(localisation: dict[str, Any]) -> list[str]:
     """Each run's own localisation (evaluations of a few multi-frame runs record it): the runs are the
     independent units the frame-resampled intervals overlook."""
-    rows = []
-    for source, label in PEAK_SOURCES:
-        for group, found in ((localisation.get(source) or {}).get("by_group") or {}).items():
-            cells = [_value(found.get(key)) for key in LOCALISATION_KEYS]
-            rows.append(f"| `{group}` | {label} | {found['n_images']} | " + " | ".join(cells) + " |")
-    if not rows:
-        return []
-    return [
-        "Each run alone:",
-        "",
-        f"| run | peaks from | frames | pointing game | {SENSITIVITY_COLUMNS} |",
-        "|---|---|---:|---:|" + "---:|" * len(FP_RATES),
-        *rows,
-        "",
+    found = [
+        (group, label, item)
+        for source, label in PEAK_SOURCES
+        for group, item in ((localisation.get(source) or {}).get("by_group") or {}).items()
     ]
+    if not found:
+        return []
+    keys = _table_keys([item for _, _, item in found])
+    rows = [
+        f"| `{group}` | {label} | {item['n_images']} | " + " | ".join(map(_value, map(item.get, keys))) + " |"
+        for group, label, item in found
+    ]
+    return ["Each run alone:", "", *_localisation_header(keys, ["run", "peaks from"], ["frames"]), *rows, ""]
 
 
 def _classification_table(metrics: dict[str, Any], ci95: dict[str, Any], dataset: dict[str, Any]) -> str:
@@ -408,40 +423,57 @@ def _external_model_origin(model: str) -> str:
     return f": {origin}" if origin else ""
 
 
-# Stage-1 models of the held-out procedure (and release 5's) trained with other seeds, alone and averaged: the
-# shipped file is an ensemble while every cross-validated or held-out number above describes one model, so
-# this measures what the averaging adds. ``stenoscope evaluate`` writes one evaluation.json per model into its
-# subfolders, named after the release and seed.
+# Models trained on ARCADE train alone, alone and averaged: the shipped file is an ensemble while every
+# cross-validated or held-out number above describes one model, so this measures what the averaging adds.
+# ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders: stage 1 of the held-out
+# procedure (and release 5's) with seeds 0-2, named after the release and seed; and the shipped procedure's
+# cross-validation run on train alone (TRAIN_CV_PROCEDURE), named f"{TRAIN_CV_PREFIX}-fold-{k}" and
+# f"{TRAIN_CV_PREFIX}-ensemble-of-5": that ensemble is the shipped file's counterpart that never saw val.
 ENSEMBLE_GAIN = "ensemble-gain"
+TRAIN_CV_PROCEDURE = ("configs/arcade-train-cv-heatmap.yaml", "configs/arcade-train-cv.yaml")
+TRAIN_CV_PREFIX = "release6-cv"
 
 
-def _ensemble_section(results_dir: Path) -> list[str]:
+def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> list[str]:
     found = sorted((results_dir / ENSEMBLE_GAIN).glob("*/evaluation.json"))
     if not found:
         return []
+    heats = [((_read(path) or {}).get("localisation") or {}).get("heatmap") or {} for path in found]
+    keys = _table_keys(heats)
     rows = []
-    for path in found:
-        data = _read(path) or {}
-        heat = (data.get("localisation") or {}).get("heatmap") or {}
-        cells = _localisation_cells(heat)
+    for path, heat in zip(found, heats, strict=True):
+        cells = _localisation_cells(heat, keys)
         rows.append(f"| `{path.parent.name}` | {heat.get('n_images', 'n/a')} | " + " | ".join(cells) + " |")
     dataset = Path(str((_read(found[0]) or {}).get("dataset_path"))).name
-    return [
+    counterpart = {path.parent.name: heat for path, heat in zip(found, heats, strict=True)}.get(
+        f"{TRAIN_CV_PREFIX}-ensemble-of-5"
+    )
+    cross_validated = (
+        f"; and `{TRAIN_CV_PREFIX}-*`: the shipped procedure run as its grouped 5-fold cross-validation on "
+        f"train alone (`{TRAIN_CV_PROCEDURE[0]}`, then `{TRAIN_CV_PROCEDURE[1]}`), each fold model and their "
+        "ensemble, which is to the shipped file what the held-out section's single model is to one fold model"
+        if counterpart
+        else ""
+    )
+    out = [
         "## Ensemble against its members (held-out split)",
         "",
-        f"Stage 1 of the held-out procedure (`{HELD_OUT_PROCEDURE[0]}`) and of release 5's "
-        f"(`{RELEASE_5_HOLDOUT[0]}`) trained with several seeds (the release and `--seed` named in the "
-        "rows), each alone and all of a release averaged as one ensemble (as the shipped file "
+        "Models trained on ARCADE train alone, each alone and averaged as one ensemble (as the shipped file "
         f"averages its fold models), on every frame of ARCADE `{dataset}` (`stenoscope evaluate`; the "
-        "held-out section above leaves out the few frames with a near-duplicate in train). Every other "
-        "ARCADE number in this card describes single models; this shows what averaging adds to the heat map. "
-        "95% CIs: bootstrap over frames.",
+        "held-out section above leaves out the few frames with a near-duplicate in train): stage 1 of the "
+        f"held-out procedure (`{HELD_OUT_PROCEDURE[0]}`) and of release 5's (`{RELEASE_5_HOLDOUT[0]}`) "
+        f"trained with several seeds (the release and `--seed` named in the rows){cross_validated}. "
+        "Every other ARCADE number in this card describes single models; this shows what averaging adds to "
+        "the heat map. 95% CIs: bootstrap over frames.",
         "",
-        f"| model | frames | pointing game | {SENSITIVITY_COLUMNS} |",
-        "|---|---:|---:|" + "---:|" * len(FP_RATES),
+        *_localisation_header(keys, ["model"], ["frames"]),
         *rows,
         "",
     ]
+    if counterpart and baseline:
+        verdict = _verdict({"heatmap": counterpart}, baseline)
+        out += [f"The shipped procedure's ensemble, trained without `{dataset}`: {verdict}", ""]
+    return out
 
 
 def _external_sections(results_dir: Path) -> list[str]:
@@ -597,7 +629,7 @@ def render_model_card(results_dir: str | Path) -> str:
     if held_out is not None:
         out += _comparison_section(results_dir, held_out, differences)
     out += _cv_comparison_section(results_dir, training)
-    out += _ensemble_section(results_dir)
+    out += _ensemble_section(results_dir, baseline)
     out += _not_run(results_dir, cross_validated=len(folds) > 1)
     out += [
         "## Out-of-distribution warning",
