@@ -259,9 +259,9 @@ def pointing_game(
 ) -> float | None:
     """Share of images with boxes whose highest-scoring peak ``(x, y, score)`` lies in a (widened) box.
 
-    With ``top`` > 1, the share whose ``top`` strongest peaks include one in a box: how often a reader who
-    checks that many of a report's marked peaks finds an annotated lesion. Images without boxes are left
-    out; an image with boxes and no peak is a miss.
+    With ``top`` > 1, the share whose ``top`` strongest peaks include one in a box: how often the first few
+    candidates hold an annotated lesion, whatever their scores. Images without boxes are left out; an image
+    with boxes and no peak is a miss.
     """
     hits = []
     for image_peaks, image_boxes in zip(peaks, boxes, strict=True):

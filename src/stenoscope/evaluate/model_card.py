@@ -576,7 +576,10 @@ def render_model_card(results_dir: str | Path) -> str:
         "their size; peaks and boxes are mapped back to the input's pixels.",
         f"Lesion heat map, in every command: {views_phrase(model.get('heatmap_views') or {})}; each view's "
         "map is brought back to the frame's grid. Reports mark heat-map peaks "
-        f"scoring >= {metadata['peak_threshold']:g} (the {metadata['peak_threshold_rule']}).",
+        f"scoring >= {metadata['peak_threshold']:g} (the {metadata['peak_threshold_rule']}). In the tables "
+        "below, the pointing game asks whether a frame's strongest peak lies in a lesion box; \"lesion among "
+        f'the {TOP_PEAKS} strongest peaks" whether any of its {TOP_PEAKS} strongest does, whatever their '
+        "scores (a report shows only those above its threshold).",
         "",
         _frame_calls_table(model.get("frame_calls", {})),
         "",
