@@ -522,7 +522,7 @@ def test_the_shipped_procedures_cross_validated_ensemble_is_judged_against_refer
     text = section()
     assert "`configs/arcade-train-cv-heatmap.yaml`, then `configs/arcade-train-cv.yaml`" in text
     assert (
-        "trained without `cine-danilov`: Heat-map pointing game 0.860 (95% CI 0.810-0.905) is above the "
-        "reference's 0.795 and does not meet the goal of 0.9. Heat-map sensitivity at 1 FP/frame 0.700 "
+        "ensemble trained without `cine-danilov`: Heat-map pointing game 0.860 (95% CI 0.810-0.905) is above "
+        "the reference's 0.795 and does not meet the goal of 0.9. Heat-map sensitivity at 1 FP/frame 0.700 "
         "(95% CI 0.640-0.760) is not distinguishable from the reference's 0.720"
     ) in text

@@ -38,7 +38,7 @@ from stenoscope.evaluate.metrics import (
 SCHEMA = "stenoscope.evaluation/1"
 PEAK_THRESHOLD = 0.02  # low: FROC needs weak peaks too; the operating points pick the thresholds
 MAX_PEAKS = 10
-TOP_PEAKS = 3  # "a lesion among the 3 strongest peaks", whatever their scores: ranking or detection failing?
+TOP_PEAKS = 3  # also scored: is a lesion among the 3 strongest peaks (whatever their scores)?
 POINTING_GAMES = (("pointing_game", 1), (f"pointing_game_top{TOP_PEAKS}", TOP_PEAKS))  # (key, peaks checked)
 GROUPS_LISTED = 20  # at most this many groups (a few cine runs, not ARCADE's near-duplicate sets) get rows
 

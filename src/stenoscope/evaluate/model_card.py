@@ -87,7 +87,7 @@ def _localisation_header(keys: tuple[str, ...], labels: list[str], counts: list[
     ]
 
 
-def _localisation_cells(found: dict[str, Any], keys: tuple[str, ...] = LOCALISATION_KEYS) -> list[str]:
+def _localisation_cells(found: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
     """The ``keys`` (pointing game, sensitivity at each FP rate...), with their CIs, as table cells."""
     return [_value(found.get(key), found.get(f"{key}_ci95")) for key in keys]
 
@@ -472,7 +472,8 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
     ]
     if counterpart and baseline:
         verdict = _verdict({"heatmap": counterpart}, baseline)
-        out += [f"The shipped procedure's ensemble, trained without `{dataset}`: {verdict}", ""]
+        name = f"`{TRAIN_CV_PREFIX}-ensemble-of-5`, the shipped procedure's ensemble"
+        out += [f"{name} trained without `{dataset}`: {verdict}", ""]
     return out
 
 
