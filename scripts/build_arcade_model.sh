@@ -37,6 +37,7 @@ earlier_release() {
 stenoscope publish runs/arcade-zoom --card configs/arcade-card.yaml --results results/arcade \
     --time-log runs/arcade-zoom.log --external "$DANILOV"
 cp runs/arcade-heatmap-zoom/results.json results/arcade/training_stage1.json
+python scripts/heatmap_fit.py configs/arcade-heatmap-zoom.yaml runs/arcade-heatmap-zoom results/arcade/fit.json
 python benchmarks/shipped_model.py --threads 2
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
 stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \

@@ -526,3 +526,32 @@ def test_the_shipped_procedures_cross_validated_ensemble_is_judged_against_refer
         "the reference's 0.795 and does not meet the goal of 0.9. Heat-map sensitivity at 1 FP/frame 0.700 "
         "(95% CI 0.640-0.760) is not distinguishable from the reference's 0.720"
     ) in text
+
+
+def test_the_fit_rows_set_each_folds_training_frames_beside_its_validation_frames(results: Path) -> None:
+    from stenoscope.evaluate.model_card import FIT_RESULTS
+
+    (results / FIT_RESULTS).unlink(missing_ok=True)
+    assert "Fit: each fold model" not in render_model_card(results)
+
+    def side(n: int, pointing: float, sensitivity: float) -> dict:
+        return {"n_images": n, "pointing_game": pointing, "sensitivity_at_1_fp": sensitivity}
+
+    fit = {
+        "run": "runs/x",
+        "folds": [
+            {"fold": 1, "training_frames": side(960, 0.8, 0.75), "validation_frames": side(240, 0.7, 0.65)},
+            {"fold": 2, "training_frames": side(961, 0.82, 0.77), "validation_frames": side(239, 0.74, 0.69)},
+        ],
+    }
+    (results / FIT_RESULTS).write_text(json.dumps(fit))
+    card = render_model_card(results)
+    assert "| 2 | 961 | 0.820 | 0.770 | 239 | 0.740 | 0.690 |" in card
+    assert (
+        "pointing game 0.810 on the training frames against 0.720 on the validation frames, sensitivity at 1 "
+        "FP/frame 0.760 against 0.670: short of the goal (0.9 / 0.85)"
+    ) in card
+    for fold in fit["folds"]:
+        fold["training_frames"] |= {"pointing_game": 0.95, "sensitivity_at_1_fp": 0.9}
+    (results / FIT_RESULTS).write_text(json.dumps(fit))
+    assert "short of the goal" not in render_model_card(results)

@@ -587,7 +587,7 @@ def render_model_card(results_dir: str | Path) -> str:
     ]
     held_out = training if holdout and len(folds) == 1 else _read(results_dir / HOLDOUT_RESULTS)
     if len(folds) > 1:
-        out += _cv_section(training, baseline)
+        out += _cv_section(training, baseline) + _fit_section(results_dir)
     differences: list[str] = []
     if held_out is not None:
         stage = None if held_out is training else _read(results_dir / HOLDOUT_STAGE1_RESULTS)
@@ -706,6 +706,52 @@ def _held_out_section(
         "",
     ]
     return out
+
+
+# Each CV fold model's heat map on its own training frames beside its validation frames
+# (scripts/heatmap_fit.py): underfitting, or labels that cap the score, against overfitting.
+FIT_RESULTS = "fit.json"
+
+
+def _fit_section(results_dir: Path) -> list[str]:
+    fit = _read(results_dir / FIT_RESULTS)
+    if not fit:
+        return []
+    sides = ("training_frames", "validation_frames")
+    keys = ("pointing_game", "sensitivity_at_1_fp")
+    rows = []
+    for fold in fit["folds"]:
+        cells = []
+        for side in sides:
+            found = fold[side]
+            cells += [str(found["n_images"]), *(_value(found[key], found.get(f"{key}_ci95")) for key in keys)]
+        rows.append(f"| {fold['fold']} | " + " | ".join(cells) + " |")
+    means = {
+        (side, key): sum(fold[side][key] for fold in fit["folds"]) / len(fit["folds"])
+        for side in sides
+        for key in keys
+    }
+    short = all(means[("training_frames", key)] < GOAL[key] for key in keys)
+    return [
+        "Fit: each fold model's heat map scored on the frames it trained on (no augmentation), beside its "
+        f"own validation frames (`scripts/heatmap_fit.py` on `{fit['run']}`; peaks and hits as above):",
+        "",
+        "| fold | training frames | pointing game | sensitivity at 1 FP/frame | validation frames | "
+        "pointing game | sensitivity at 1 FP/frame |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Mean over the folds: pointing game {means[(sides[0], keys[0])]:.3f} on the training frames against "
+        f"{means[(sides[1], keys[0])]:.3f} on the validation frames, sensitivity at 1 FP/frame "
+        f"{means[(sides[0], keys[1])]:.3f} against {means[(sides[1], keys[1])]:.3f}"
+        + (
+            f": short of the goal ({GOAL[keys[0]]:g} / {GOAL[keys[1]]:g}) even on the frames the heat map "
+            "learned from, so the gap to it is not overfitting."
+            if short
+            else "."
+        ),
+        "",
+    ]
 
 
 def _cv_section(run: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:

@@ -1,0 +1,75 @@
+"""Each cross-validation fold model's lesion heat map scored on its own training frames and on its validation
+frames, written as JSON (the card's fit section): whether the heat map reaches on the frames it learned from
+what the goal asks on new ones, which tells underfitting (or labels that cap the score) from overfitting.
+
+    python scripts/heatmap_fit.py configs/arcade-heatmap-zoom.yaml runs/arcade-heatmap-zoom \
+        results/arcade/fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from stenoscope._fs import write_text_atomic
+from stenoscope.data._base import SampleDataset
+from stenoscope.data.splits import grouped_folds
+from stenoscope.data.transforms import Compose, Resize
+from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, localisation_metrics
+from stenoscope.explain import find_peaks
+from stenoscope.models import load_model
+from stenoscope.train.config import load_config
+from stenoscope.train.cv import load_training_data
+from stenoscope.train.loop import make_batch
+
+
+def heatmap_localisation(
+    model: torch.nn.Module, frames: SampleDataset, indices: Sequence[int], input_size: int, n_boot: int
+) -> dict:
+    """The heat map's localisation metrics on the chosen frames, peaks and boxes in the frames' own pixels."""
+    pipeline = Compose([Resize(input_size)])
+    peaks, boxes = [], []
+    for index in indices:
+        batch = make_batch(frames, [int(index)], pipeline, None)
+        scale = input_size / frames[int(index)].image.shape[1]
+        with torch.no_grad():
+            lesion = model.lesion_map(model.preprocess.normalise(batch.images))[0].float().numpy()
+        found = find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS)
+        peaks.append([(p.x / scale, p.y / scale, p.score) for p in found])
+        boxes.append(batch.boxes[0] / scale)
+    return localisation_metrics(peaks, boxes, n_boot=n_boot, seed=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path, help="the cross-validated run's training config")
+    parser.add_argument("run", type=Path, help="its run folder (fold_k/model.safetensors)")
+    parser.add_argument("out", type=Path, help="JSON file to write")
+    parser.add_argument("--bootstrap", type=int, default=200)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    frames = load_training_data(config).base
+    splits = grouped_folds(frames.labels, frames.groups, config.folds, config.fold_seed)
+    folds = []
+    for number, (train, val) in enumerate(splits, start=1):
+        model = load_model(args.run / f"fold_{number}" / "model.safetensors").eval()
+        size, n_boot = config.data.input_size, args.bootstrap
+        folds.append(
+            {
+                "fold": number,
+                "training_frames": heatmap_localisation(model, frames, train, size, n_boot),
+                "validation_frames": heatmap_localisation(model, frames, val, size, n_boot),
+            }
+        )
+        print(f"fold {number}: done", flush=True)
+    result = {"config": str(args.config), "run": str(args.run), "folds": folds}
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
