@@ -19,29 +19,19 @@ from stenoscope._fs import write_text_atomic
 from stenoscope.data._base import SampleDataset
 from stenoscope.data.splits import grouped_folds
 from stenoscope.data.transforms import Compose, Resize
-from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, localisation_metrics
-from stenoscope.explain import find_peaks
+from stenoscope.evaluate.evaluate import collect_peaks, localisation_metrics
 from stenoscope.models import load_model
 from stenoscope.train.config import load_config
 from stenoscope.train.cv import load_training_data
-from stenoscope.train.loop import make_batch
 
 
 def heatmap_localisation(
     model: torch.nn.Module, frames: SampleDataset, indices: Sequence[int], input_size: int, n_boot: int
 ) -> dict:
     """The heat map's localisation metrics on the chosen frames, peaks and boxes in the frames' own pixels."""
-    pipeline = Compose([Resize(input_size)])
-    peaks, boxes = [], []
-    for index in indices:
-        batch = make_batch(frames, [int(index)], pipeline, None)
-        scale = input_size / frames[int(index)].image.shape[1]
-        with torch.no_grad():
-            lesion = model.lesion_map(model.preprocess.normalise(batch.images))[0].float().numpy()
-        found = find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS)
-        peaks.append([(p.x / scale, p.y / scale, p.score) for p in found])
-        boxes.append(batch.boxes[0] / scale)
-    return localisation_metrics(peaks, boxes, n_boot=n_boot, seed=0)
+    subset, pipeline = frames.subset(indices), Compose([Resize(input_size)])
+    sources, boxes = collect_peaks(model, subset, pipeline, torch.device("cpu"), gradcam=False)
+    return localisation_metrics(sources["heatmap"], boxes, n_boot=n_boot, seed=0)
 
 
 def main() -> None:

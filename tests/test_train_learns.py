@@ -83,6 +83,8 @@ def test_default_model_learns_synthetic_stenosis(tmp_path: Path):
     assert auc(test.labels, probabilities) > 0.9
 
     peaks, boxes = collect_peaks(model, test_frames, Compose([]), torch.device("cpu"))
+    heat_only, same_boxes = collect_peaks(model, test_frames, Compose([]), torch.device("cpu"), gradcam=False)
+    assert heat_only == {"heatmap": peaks["heatmap"]} and all(map(np.array_equal, same_boxes, boxes))
     chance = _chance_pointing_rate(test_frames, np.random.default_rng(0))
     heatmap_rate = pointing_game(peaks["heatmap"], boxes)
     gradcam_rate = pointing_game(peaks["gradcam"], boxes)

@@ -10,6 +10,7 @@ frame's top peak would score 1 and false positives per image would not be compar
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,22 +137,24 @@ def collect_peaks(
     pipeline: Compose,
     device: torch.device,
     probabilities: np.ndarray | None = None,
+    gradcam: bool = True,
 ) -> tuple[dict[str, list[PeakList]], list[np.ndarray]]:
     """Peaks per frame from each available map, and the frames' boxes, all in the frames' own pixels.
 
     Frames are transformed as at training (e.g. resized); peaks and boxes are scaled back so the 8 px hit
     margin means 8 pixels of the original frame. ``probabilities``: the frames' stenosis probabilities when
-    already computed (they weight Grad-CAM's peak scores), saving a forward pass per frame.
+    already computed (they weight Grad-CAM's peak scores), saving a forward pass per frame. ``gradcam=False``
+    collects the heat map's peaks alone (no backward pass per frame).
     """
     from stenoscope.explain import GradCAM, find_peaks
     from stenoscope.train.loop import make_batch
 
     model.eval()
-    sources: dict[str, list[PeakList]] = {"gradcam": []}
+    sources: dict[str, list[PeakList]] = {"gradcam": []} if gradcam else {}
     if getattr(model, "has_heatmap_head", False):
         sources["heatmap"] = []
     boxes: list[np.ndarray] = []
-    with GradCAM(model) as cam:
+    with GradCAM(model) if gradcam else nullcontext() as cam:
         for index in range(len(frames)):
             original = frames[index].image
             batch = make_batch(frames, [index], pipeline, None)
@@ -159,16 +162,16 @@ def collect_peaks(
             boxes.append(batch.boxes[0] / scale)
             x = model.preprocess.normalise(batch.images.to(device))
             with torch.no_grad():
-                if probabilities is not None:
+                if cam is not None and probabilities is not None:
                     probability = float(probabilities[index])
-                else:
+                elif cam is not None:
                     probability = float(model.frame_probability(x)[0])
                 if "heatmap" in sources:
                     lesion = model.lesion_map(x)[0].float().cpu().numpy()
                     sources["heatmap"].append(_peaks(find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS), scale))
-            cam_map = cam(x)[0]
-            found = find_peaks(cam_map, PEAK_THRESHOLD, MAX_PEAKS)
-            sources["gradcam"].append([(px, py, s * probability) for px, py, s in _peaks(found, scale)])
+            if cam is not None:
+                found = find_peaks(cam(x)[0], PEAK_THRESHOLD, MAX_PEAKS)
+                sources["gradcam"].append([(px, py, s * probability) for px, py, s in _peaks(found, scale)])
     return sources, boxes
 
 

@@ -727,7 +727,7 @@ def _fit_section(results_dir: Path) -> list[str]:
             cells += [str(found["n_images"]), *(_value(found[key], found.get(f"{key}_ci95")) for key in keys)]
         rows.append(f"| {fold['fold']} | " + " | ".join(cells) + " |")
     means = {
-        (side, key): sum(fold[side][key] for fold in fit["folds"]) / len(fit["folds"])
+        (side, key): mean_sd([fold[side][key] for fold in fit["folds"]])["mean"]
         for side in sides
         for key in keys
     }
