@@ -39,9 +39,11 @@ stenoscope publish runs/arcade-zoom --card configs/arcade-card.yaml --results re
 cp runs/arcade-heatmap-zoom/results.json results/arcade/training_stage1.json
 python scripts/heatmap_fit.py configs/arcade-heatmap-zoom.yaml runs/arcade-heatmap-zoom results/arcade/fit.json
 python benchmarks/shipped_model.py --threads 2
-stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --out results/arcade/danilov-frames --json > /dev/null
-stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples regions --out results/arcade/danilov-regions \
-    --json > /dev/null
+# every frame, region crops, and the 5 key frames of each run (the frames `stenoscope analyze` reports on)
+for samples in frames regions keyframes; do
+    stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples "$samples" \
+        --out "results/arcade/danilov-$samples" --json > /dev/null
+done
 # release 5 (heat-map targets half as broad)
 earlier_release 5 arcade-heatmap-zoom-release5 arcade-zoom-release5
 # release 5's stage 1 fold models with the lesion map averaged over several views (not shipped)

@@ -555,3 +555,27 @@ def test_the_fit_rows_set_each_folds_training_frames_beside_its_validation_frame
         fold["training_frames"] |= {"pointing_game": 0.95, "sensitivity_at_1_fp": 0.9}
     (results / FIT_RESULTS).write_text(json.dumps(fit))
     assert "short of the goal" not in render_model_card(results)
+
+
+def test_a_key_frame_test_says_how_its_frames_were_chosen_and_sits_beside_every_frame(results: Path) -> None:
+    def section() -> str:
+        card = render_model_card(results)
+        found = card[card.index("### `danilov-keyframes`") :]
+        return found[: found.index("\n### ")]
+
+    keyframes = json.loads((results / "danilov-keyframes" / "evaluation.json").read_text())
+    every = json.loads((results / "danilov-frames" / "evaluation.json").read_text())
+    assert section().startswith(
+        "### `danilov-keyframes`\n\n15 key frames (15 positive, 0 negative) in 3 groups from `cine-danilov`, "
+        "each group a cine run cut to its 5 key frames as `stenoscope analyze` cuts it (key-frame method "
+        "`default`)."
+    )
+    key, all_frames = keyframes["localisation"]["heatmap"], every["localisation"]["heatmap"]
+    assert (
+        f"(`danilov-frames`, 127 frames): heat-map pointing game {all_frames['pointing_game']:.3f}, "
+        f"sensitivity at 1 FP/frame {all_frames['sensitivity_at_1_fp']:.3f}; here, on the key frames alone: "
+        f"{key['pointing_game']:.3f} and {key['sensitivity_at_1_fp']:.3f}."
+    ) in section()
+    # another model's every-frame test is not this model's
+    (results / "danilov-frames" / "evaluation.json").write_text(json.dumps(every | {"model": "other"}))
+    assert "The same model on every frame" not in section()

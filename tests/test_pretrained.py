@@ -133,3 +133,26 @@ def test_shipped_model_sees_a_frame_alike_at_512_and_1000_px(arcade_dir) -> None
     peak_small, peak_large = small_key.peaks[0], large_key.peaks[0]
     scale = 1000 / 512
     assert abs(peak_large.x / scale - peak_small.x) <= 8 and abs(peak_large.y / scale - peak_small.y) <= 8
+
+
+def test_key_frame_evaluation_scores_each_runs_key_frames(danilov_dir) -> None:
+    import json
+
+    from stenoscope.evaluate import evaluate_path
+    from stenoscope.models import shipped_weights_path
+
+    result = evaluate_path(shipped_weights_path(), danilov_dir, "voc", samples="keyframes", n_boot=10)
+    assert result.dataset["samples"] == 15 and result.dataset["key_frames"]["count"] == 5
+    by_run = result.localisation["heatmap"]["by_group"]
+    assert sorted(by_run) == ["14_021_1", "14_088_2", "14_092_2"]
+    assert all(run["n_images"] == 5 for run in by_run.values())
+    # the committed external test (results/arcade/danilov-keyframes) is this evaluation of these weights
+    committed = json.loads((RESULTS / "danilov-keyframes" / "evaluation.json").read_text(encoding="utf-8"))
+    assert committed["dataset"] == result.dataset
+    assert (
+        abs(
+            result.localisation["heatmap"]["pointing_game"]
+            - committed["localisation"]["heatmap"]["pointing_game"]
+        )
+        <= 1 / 15
+    )

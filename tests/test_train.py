@@ -791,3 +791,49 @@ def test_evaluate_calls_whole_frames_at_the_models_own_threshold(tmp_path, arcad
     # every probability is >= 0: all four frames (each with a lesion) are called stenotic
     assert results["zero"].metrics["threshold"] == 0.0 and results["zero"].metrics["sensitivity"] == 1.0
     assert results["zero"].probabilities == results["plain"].probabilities
+
+
+def test_key_frame_samples_are_the_frames_analyze_reports_on_in_any_entry_order(danilov_dir):
+    from stenoscope.data import open_dataset
+    from stenoscope.evaluate.evaluate import key_frame_samples
+    from stenoscope.keyframes import detect_key_frames
+
+    frames = open_dataset(danilov_dir, "voc")
+    run = [i for i, group in enumerate(frames.groups) if group == "14_088_2"]
+    analysed = detect_key_frames(danilov_dir / "14_088_2")  # the folder read as `stenoscope analyze` reads it
+    files = sorted(path.name for path in (danilov_dir / "14_088_2").glob("*.png"))
+    expected = [files[i] for i in analysed.key_frames]
+    for order in (run, run[::-1]):
+        chosen, record = key_frame_samples(frames.subset(order))
+        assert record == {"method": "default", "count": 5, "groups": {"14_088_2": expected}}
+        assert [Path(entry.source).name for entry in chosen.entries] == expected
+        assert all(len(entry.boxes) == 1 for entry in chosen.entries)  # each keeps its lesion box
+
+
+def test_key_frame_samples_refuse_groups_that_are_not_cine_runs():
+    from stenoscope.data._base import Entry, SampleDataset
+    from stenoscope.evaluate.evaluate import key_frame_samples
+
+    def frames(*shapes: tuple[int, int], group: str = "run") -> SampleDataset:
+        entries = [
+            Entry(f"{i}.png", 1, group, image=np.zeros(shape, np.float32)) for i, shape in enumerate(shapes)
+        ]
+        return SampleDataset(entries)
+
+    with pytest.raises(StenoscopeError, match="group 'run' has 5 frame"):
+        key_frame_samples(frames(*[(8, 8)] * 5))
+    with pytest.raises(StenoscopeError, match="different sizes"):
+        key_frame_samples(frames(*[(8, 8)] * 5, (8, 9)))
+    crops = frames(*[(8, 8)] * 6)
+    crops.kind = "region"
+    with pytest.raises(StenoscopeError, match="whole frames"):
+        key_frame_samples(crops)
+
+
+def test_evaluate_names_the_sample_choices_on_an_unknown_one(tmp_path, danilov_dir):
+    from stenoscope.evaluate import evaluate_path
+    from stenoscope.models import create_model, save_model
+
+    path = save_model(create_model("default", **TINY_MODEL["kwargs"]), tmp_path / "tiny.safetensors")
+    with pytest.raises(StenoscopeError, match="'frames', 'regions' or 'keyframes', got 'clips'"):
+        evaluate_path(path, danilov_dir, format="voc", samples="clips")

@@ -24,7 +24,12 @@ def evaluate(
         str, typer.Option("--format", help="auto|paper|csv|coco|voc|imagefolder (default: detect).")
     ] = "auto",
     samples: Annotated[
-        str, typer.Option("--samples", help="frames (as stored) or regions (crops cut around boxes).")
+        str,
+        typer.Option(
+            "--samples",
+            help="frames (as stored), regions (crops cut around boxes) or keyframes (the 5 key frames "
+            "of each group, a cine run).",
+        ),
     ] = "frames",
     out: Annotated[Path | None, typer.Option("--out", help="Write evaluation.json and roc.png here.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",

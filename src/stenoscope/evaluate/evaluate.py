@@ -304,6 +304,49 @@ def crops_as_trained(frames: SampleDataset, training: dict[str, Any] | None, see
     return region_dataset(frames, RegionOptions(**{**stored, "size": size, "seed": seed}))
 
 
+def key_frame_samples(
+    frames: SampleDataset, method: str = "default", count: int = 5
+) -> tuple[SampleDataset, dict[str, Any]]:
+    """Each group's frames, in the order a frame folder is read, taken as one cine run and cut to the
+    ``count`` key frames ``method`` picks there: the frames `stenoscope analyze` classifies and explains,
+    so external runs can be scored on what users are shown, not only frame by frame.
+
+    Returns the chosen frames and a record of the choice (method, count, each group's chosen sources).
+
+    Raises:
+        StenoscopeError: a group has no more than ``count`` frames (nothing to choose from: single frames
+            or near-duplicate sets, not cine runs) or frames of different sizes.
+    """
+    from stenoscope.clip import Clip
+    from stenoscope.io.images import natural_key
+    from stenoscope.keyframes import detect_key_frames
+
+    if frames.kind != "frame":
+        raise StenoscopeError("key frames are chosen among whole frames, not region crops")
+    runs: dict[str, list[int]] = {}
+    for index, entry in enumerate(frames.entries):
+        runs.setdefault(entry.group, []).append(index)
+    chosen: list[int] = []
+    record: dict[str, list[str]] = {}
+    for group, members in sorted(runs.items()):
+        if len(members) <= count:
+            raise StenoscopeError(
+                f"key frames need cine runs: group {group!r} has {len(members)} frame(s), "
+                f"no more than the {count} to choose"
+            )
+        members.sort(
+            key=lambda i: (natural_key(Path(frames.entries[i].source)), frames.entries[i].frame or 0)
+        )
+        images = [frames[i].image for i in members]
+        if len({image.shape for image in images}) > 1:
+            raise StenoscopeError(f"group {group!r}: frames of different sizes do not form one run")
+        run = Clip(np.round(np.stack(images) * 65535.0).astype(np.uint16), bits_stored=16, source=group)
+        picked = [members[i] for i in detect_key_frames(run, method=method, count=count).key_frames]
+        chosen += picked
+        record[group] = [Path(frames.entries[i].source).name for i in picked]
+    return frames.subset(chosen), {"method": method, "count": count, "groups": record}
+
+
 def evaluate_path(
     model_path: str | Path,
     dataset_path: str | Path,
@@ -318,7 +361,8 @@ def evaluate_path(
 
     Args:
         samples: ``frames`` scores the dataset's samples as they are; ``regions`` scores region crops cut
-            from frames with boxes (as the crop classifier was trained), cut with the model's crop size.
+            from frames with boxes (as the crop classifier was trained), cut with the model's crop size;
+            ``keyframes`` scores the 5 key frames of each group, a cine run (:func:`key_frame_samples`).
         out: folder for ``evaluation.json`` and ``roc.png`` (nothing written when ``None``).
     """
     from stenoscope.data.datasets import open_dataset
@@ -334,8 +378,10 @@ def evaluate_path(
         if not dataset.has_boxes:
             raise StenoscopeError("--samples regions needs a dataset with lesion boxes")
         dataset = crops_as_trained(dataset, training, seed)
+    elif samples == "keyframes":
+        dataset, key_frames = key_frame_samples(dataset)
     elif samples != "frames":
-        raise StenoscopeError(f"samples must be 'frames' or 'regions', got {samples!r}")
+        raise StenoscopeError(f"samples must be 'frames', 'regions' or 'keyframes', got {samples!r}")
     mean = model.preprocess.mean
     # whole frames are called as `stenoscope analyze` calls key frames, at the model's own threshold; crops
     # get the classification head's softmax, called at the threshold set on the training crops
@@ -351,6 +397,8 @@ def evaluate_path(
         seed=seed,
         threshold=threshold,
     )
+    if samples == "keyframes":
+        result.dataset["key_frames"] = key_frames
     if out is not None:
         from stenoscope._fs import write_text_atomic
         from stenoscope.evaluate.metrics import roc_curve_png

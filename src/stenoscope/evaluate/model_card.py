@@ -477,17 +477,43 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
     return out
 
 
+def _every_frame_line(evaluation: dict[str, Any], others: dict[str, dict[str, Any]]) -> list[str]:
+    """For a key-frame evaluation, the same model's heat map on every frame of the same runs, beside it."""
+    for name, other in others.items():
+        same = all(other.get(key) == evaluation.get(key) for key in ("model", "dataset_path"))
+        heatmap = (other.get("localisation") or {}).get("heatmap")
+        if same and heatmap and other["dataset"]["kind"] == "frame" and "key_frames" not in other["dataset"]:
+            return [
+                f"The same model on every frame of these runs (`{name}`, {other['dataset']['samples']} "
+                f"frames): heat-map pointing game {_value(heatmap['pointing_game'])}, sensitivity at 1 "
+                f"FP/frame {_value(heatmap['sensitivity_at_1_fp'])}; here, on the key frames alone: "
+                f"{_value(evaluation['localisation']['heatmap']['pointing_game'])} and "
+                f"{_value(evaluation['localisation']['heatmap']['sensitivity_at_1_fp'])}.",
+                "",
+            ]
+    return []
+
+
 def _external_sections(results_dir: Path) -> list[str]:
     sections = []
-    for path in sorted(results_dir.glob("*/evaluation.json")):
-        data = _read(path) or {}
+    evaluations = {
+        path.parent.name: _read(path) or {} for path in sorted(results_dir.glob("*/evaluation.json"))
+    }
+    for name, data in evaluations.items():
         dataset = data["dataset"]
         views = views_phrase(data.get("heatmap_views") or {})
-        lines = [f"### `{path.parent.name}`", ""]
+        lines = [f"### `{name}`", ""]
+        key_frames = dataset.get("key_frames")
+        chosen = (
+            f", each group a cine run cut to its {key_frames['count']} key frames as `stenoscope analyze` "
+            f"cuts it (key-frame method `{key_frames['method']}`)"
+            if key_frames
+            else ""
+        )
         lines.append(
-            f"{dataset['samples']} {dataset['kind']} samples ({dataset['positives']} positive, "
-            f"{dataset['negatives']} negative) in {dataset['groups']} groups from "
-            f"`{Path(str(data.get('dataset_path'))).name}`."
+            f"{dataset['samples']} {'key frames' if key_frames else dataset['kind'] + ' samples'} "
+            f"({dataset['positives']} positive, {dataset['negatives']} negative) in {dataset['groups']} "
+            f"groups from `{Path(str(data.get('dataset_path'))).name}`{chosen}."
             + f" Model: `{data.get('model')}`{_external_model_origin(str(data.get('model')))}."
             + (f" Heat maps: {views}." if data.get("localisation") else "")
         )
@@ -512,6 +538,8 @@ def _external_sections(results_dir: Path) -> list[str]:
             ]
         if data.get("localisation"):
             lines += [_localisation_table(data["localisation"]), "", *_by_group_table(data["localisation"])]
+            if key_frames and "heatmap" in data["localisation"]:
+                lines += _every_frame_line(data, evaluations)
         sections.append("\n".join(lines))
     return sections
 
