@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from stenoscope.evaluate.metrics import (
     accuracy,
+    annotation_agreement,
     auc,
     balanced_threshold,
     bootstrap_ci,
@@ -170,3 +171,27 @@ def test_localisation_lists_each_run_when_frames_come_from_a_few_runs():
     many = [f"run_{i}" for i in range(GROUPS_LISTED + 1) for _ in range(2)]
     assert "by_group" not in localisation_metrics([hit] * len(many), [box] * len(many), 50, 0, groups=many)
     assert "by_group" not in localisation_metrics(peaks, [box] * 6, 50, 0)
+
+
+def test_annotation_agreement_scores_one_labelling_against_another():
+    truth = np.array([[0, 0, 20, 20], [100, 100, 20, 20]], np.float64)
+    # the same boxes listed in another order agree fully: the centres are unordered
+    assert annotation_agreement([truth[::-1]], [truth]) == {
+        "pointing_game": 1.0,
+        "sensitivity": 1.0,
+        "false_positives_per_frame": 0.0,
+    }
+    # one box kept, one box elsewhere: half the centres point at a lesion, half the lesions found, 1 FP
+    copy = np.array([[2, 2, 16, 16], [300, 300, 20, 20]], np.float64)
+    assert annotation_agreement([copy], [truth]) == {
+        "pointing_game": 0.5,
+        "sensitivity": 0.5,
+        "false_positives_per_frame": 1.0,
+    }
+    # a frame left unannotated in the copy is a miss; one unannotated in the truth is not scored
+    empty = np.zeros((0, 4))
+    assert annotation_agreement([empty, truth], [truth, empty])["pointing_game"] == 0.0
+    assert annotation_agreement([truth], [empty])["pointing_game"] is None
+    # centres 8 px outside a box still hit it (the heat map's margin), 9 px do not
+    near, far = np.array([[18, 18, 20, 20]]), np.array([[19, 19, 20, 20]])  # centres at 28 and 29
+    assert annotation_agreement([near, far], [truth, truth])["pointing_game"] == 0.5

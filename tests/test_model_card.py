@@ -579,3 +579,21 @@ def test_a_key_frame_test_says_how_its_frames_were_chosen_and_sits_beside_every_
     # another model's every-frame test is not this model's
     (results / "danilov-frames" / "evaluation.json").write_text(json.dumps(every | {"model": "other"}))
     assert "The same model on every frame" not in section()
+
+
+def test_the_labels_agreement_with_themselves_is_read_against_the_goal(results: Path) -> None:
+    path = results / "annotation_agreement.json"
+    found = json.loads(path.read_text())
+    card = render_model_card(results)
+    line = next(line for line in card.splitlines() if line.startswith("The labels against themselves"))
+    low, high = found["ci95"]["pointing_game"]
+    assert f"points at a lesion in {found['pointing_game']:.3f} ({low:.3f}-{high:.3f}) of frames" in line
+    assert (
+        f"{found['pairs']} near-duplicate frame pairs" in line and "2 of those carry different boxes" in line
+    )
+    assert ("need not reach the goal" in line) == (high < 0.9)
+    found["ci95"]["pointing_game"] = [low, 0.95]
+    path.write_text(json.dumps(found))
+    assert "need not reach the goal" not in render_model_card(results)
+    path.unlink()
+    assert "The labels against themselves" not in render_model_card(results)

@@ -361,6 +361,40 @@ def lesion_sensitivity(
     )
 
 
+def annotation_agreement(
+    copies: Sequence[np.ndarray], truths: Sequence[np.ndarray], margin: float = HIT_MARGIN
+) -> dict[str, float | None]:
+    """How one annotation of each frame scores against another annotation of the same frame, its boxes'
+    centres taken as equally scored peaks: what a model reproducing the first exactly would score on the
+    second, a ceiling for any model judged by such labels.
+
+    Over frames whose truth has a box: the pointing game with each centre equally likely the strongest (the
+    share of centres in a widened truth box; a copy without boxes is a miss), the share of truth boxes that
+    hold any centre (the centres are unordered, so no greedy one-peak-one-lesion matching: overlapping boxes
+    may share a centre, which errs towards agreement) and the centres outside every truth box per frame.
+    ``None`` without any truth box.
+    """
+    scored = [
+        ImageHits.score(
+            [(x + w / 2, y + h / 2, 1.0) for x, y, w, h in np.asarray(copy, dtype=np.float64).reshape(-1, 4)],
+            truth,
+            margin,
+        )
+        for copy, truth in zip(copies, truths, strict=True)
+    ]
+    scored = [hits for hits in scored if hits.n_boxes]
+    if not scored:
+        return {"pointing_game": None, "sensitivity": None, "false_positives_per_frame": None}
+    pointing = [np.mean([any(inside) for inside in hits.inside]) if hits.inside else 0.0 for hits in scored]
+    found = sum(any(inside[box] for inside in hits.inside) for hits in scored for box in range(hits.n_boxes))
+    missed = sum(sum(not any(inside) for inside in hits.inside) for hits in scored)
+    return {
+        "pointing_game": float(np.mean(pointing)),
+        "sensitivity": found / sum(hits.n_boxes for hits in scored),
+        "false_positives_per_frame": missed / len(scored),
+    }
+
+
 # ---------------------------------------------------------------- plots
 
 

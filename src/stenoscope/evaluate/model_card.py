@@ -615,7 +615,7 @@ def render_model_card(results_dir: str | Path) -> str:
     ]
     held_out = training if holdout and len(folds) == 1 else _read(results_dir / HOLDOUT_RESULTS)
     if len(folds) > 1:
-        out += _cv_section(training, baseline) + _fit_section(results_dir)
+        out += _cv_section(training, baseline) + _fit_section(results_dir) + _agreement_section(results_dir)
     differences: list[str] = []
     if held_out is not None:
         stage = None if held_out is training else _read(results_dir / HOLDOUT_STAGE1_RESULTS)
@@ -778,6 +778,39 @@ def _fit_section(results_dir: Path) -> list[str]:
             if short
             else "."
         ),
+        "",
+    ]
+
+
+AGREEMENT_RESULTS = "annotation_agreement.json"
+
+
+def _agreement_section(results_dir: Path) -> list[str]:
+    """What the labels score against themselves: the ceiling the fit and the goal are read against."""
+    found = _read(results_dir / AGREEMENT_RESULTS)
+    if not found:
+        return []
+    ci95, identical = found["ci95"], found["pixel_identical_pairs"]
+    differing = sum(not pair["boxes_agree"] for pair in identical)
+    out_of_reach = ci95["pointing_game"] and ci95["pointing_game"][1] < GOAL["pointing_game"]
+    return [
+        f"The labels against themselves: ARCADE lists {found['pairs']} near-duplicate frame pairs "
+        f"(`near_duplicates.csv`), each frame annotated on its own; {len(identical)} pairs are "
+        f"pixel-identical and {differing} of those carry different boxes. Taking one frame's box centres as "
+        "peaks and its twin's boxes as the lesions (`scripts/annotation_agreement.py`, hits as above, each "
+        "of a frame's centres equally likely the strongest), a copy of the labels points at a lesion in "
+        f"{_value(found['pointing_game'], ci95['pointing_game'])} of frames and finds "
+        f"{_value(found['sensitivity'], ci95['sensitivity'])} of the lesions at "
+        f"{found['false_positives_per_frame']:.2f} false positives per frame (95% CIs resampling pairs). A "
+        "model that reproduced the annotations exactly would score about that on such frames"
+        + (
+            f", below the goal's pointing game of {GOAL['pointing_game']:g} (the interval's upper end too): "
+            "on labels this inconsistent even a perfect model need not reach the goal. "
+            if out_of_reach
+            else ". "
+        )
+        + "The pairs that are not pixel-identical may differ by motion, which lowers their agreement a "
+        "little.",
         "",
     ]
 
