@@ -84,6 +84,11 @@ stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-
 stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
 cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/holdout_stage1.json
 cp runs/arcade-holdout-broad/results.json results/arcade/holdout.json
+# its stage 1 trained twice as long, and both scored on their own training frames beside the held-out ones
+stenoscope train configs/arcade-holdout-broad-heatmap-56.yaml --json > runs/arcade-holdout-broad-heatmap-56.log 2>&1
+for run in arcade-holdout-broad-heatmap:fit_holdout arcade-holdout-broad-heatmap-56:fit_holdout_56; do
+    python scripts/heatmap_fit.py "configs/${run%%:*}.yaml" "runs/${run%%:*}" "results/arcade/${run#*:}.json"
+done
 # release 4 (stage 1 without zoom)
 earlier_release 4 arcade-heatmap-long arcade-long
 # release 5's and release 4's procedures on the held-out split

@@ -1,6 +1,7 @@
-"""Each cross-validation fold model's lesion heat map scored on its own training frames and on its validation
-frames, written as JSON (the card's fit section): whether the heat map reaches on the frames it learned from
-what the goal asks on new ones, which tells underfitting (or labels that cap the score) from overfitting.
+"""Each fold model's lesion heat map (a cross-validated run's folds, or a held-out run's one model) scored on
+its own training frames and on its validation frames, written as JSON (the card's fit section): whether the
+heat map reaches on the frames it learned from what the goal asks on new ones, which tells underfitting (or
+labels that cap the score) from overfitting.
 
     python scripts/heatmap_fit.py configs/arcade-heatmap-zoom.yaml runs/arcade-heatmap-zoom \
         results/arcade/fit.json
@@ -17,12 +18,12 @@ import torch
 
 from stenoscope._fs import write_text_atomic
 from stenoscope.data._base import SampleDataset
-from stenoscope.data.splits import grouped_folds
 from stenoscope.data.transforms import Compose, Resize
 from stenoscope.evaluate.evaluate import collect_peaks, localisation_metrics
 from stenoscope.models import load_model
 from stenoscope.train.config import load_config
-from stenoscope.train.cv import load_training_data
+from stenoscope.train.cv import load_training_data, training_splits
+from stenoscope.train.recipes import get_recipe
 
 
 def heatmap_localisation(
@@ -36,7 +37,7 @@ def heatmap_localisation(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", type=Path, help="the cross-validated run's training config")
+    parser.add_argument("config", type=Path, help="the trained run's config (cross-validated or held out)")
     parser.add_argument("run", type=Path, help="its run folder (fold_k/model.safetensors)")
     parser.add_argument("out", type=Path, help="JSON file to write")
     parser.add_argument("--bootstrap", type=int, default=200)
@@ -44,7 +45,7 @@ def main() -> None:
     config = load_config(args.config)
     torch.set_num_threads(config.threads or torch.get_num_threads())
     frames = load_training_data(config).base
-    splits = grouped_folds(frames.labels, frames.groups, config.folds, config.fold_seed)
+    splits = training_splits(config, frames)
     folds = []
     for number, (train, val) in enumerate(splits, start=1):
         model = load_model(args.run / f"fold_{number}" / "model.safetensors").eval()
@@ -57,7 +58,8 @@ def main() -> None:
             }
         )
         print(f"fold {number}: done", flush=True)
-    result = {"config": str(args.config), "run": str(args.run), "folds": folds}
+    epochs = get_recipe(config.recipe, epochs=config.epochs).epochs
+    result = {"config": str(args.config), "run": str(args.run), "epochs": epochs, "folds": folds}
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
 
 

@@ -557,6 +557,19 @@ def test_the_fit_rows_set_each_folds_training_frames_beside_its_validation_frame
     assert "short of the goal" not in render_model_card(results)
 
 
+def test_held_out_fits_are_listed_by_epochs(results: Path) -> None:
+    fits = sorted(results.glob("fit_holdout*.json"))
+    committed = [json.loads(path.read_text()) for path in fits]
+    card = render_model_card(results)
+    rows = [line for line in card.splitlines() if line.startswith("| `configs/arcade-holdout-broad-heatmap")]
+    assert [row.split(" | ")[1] for row in rows] == sorted(str(fit["epochs"]) for fit in committed)
+    fold = committed[0]["folds"][0]["training_frames"]
+    assert f"| {fold['n_images']} | {fold['pointing_game']:.3f} (" in card
+    for path in fits:
+        path.unlink()
+    assert "trained for different numbers of epochs" not in render_model_card(results)
+
+
 def test_a_key_frame_test_says_how_its_frames_were_chosen_and_sits_beside_every_frame(results: Path) -> None:
     def section() -> str:
         card = render_model_card(results)

@@ -30,7 +30,7 @@ from stenoscope._version import __version__
 from stenoscope.data._base import Entry, SampleDataset
 from stenoscope.data.datasets import open_dataset
 from stenoscope.data.regions import region_dataset
-from stenoscope.data.splits import grouped_folds
+from stenoscope.data.splits import Fold, grouped_folds
 from stenoscope.data.transforms import Compose, Resize
 from stenoscope.errors import ModelError, StenoscopeError
 from stenoscope.evaluate.evaluate import EvaluationResult, evaluate_model
@@ -163,6 +163,14 @@ def holdout_split(base: SampleDataset, root: str | None, split: str) -> tuple[np
     if not train.size or not val.size:
         raise StenoscopeError(f"holdout {split!r}: {train.size} training and {val.size} held-out frames")
     return train, val.astype(np.int64)
+
+
+def training_splits(config: TrainConfig, base: SampleDataset) -> list[Fold]:
+    """The (training, validation) frame indices of each fold the config trains: its held-out split, or its
+    grouped folds; scripts that score a trained run's folds again call this to see the same frames."""
+    if config.holdout:
+        return [holdout_split(base, config.data.path, config.holdout)]
+    return grouped_folds(base.labels, base.groups, config.folds, config.fold_seed)
 
 
 def _mean_image(dataset: SampleDataset, pipeline: Compose) -> np.ndarray:
@@ -510,10 +518,7 @@ def cross_validate(
     device = resolve_device(config.device)
     out = Path(config.out)
     data = load_training_data(config)
-    if config.holdout:
-        splits = [holdout_split(data.base, config.data.path, config.holdout)]
-    else:
-        splits = grouped_folds(data.base.labels, data.base.groups, config.folds, config.fold_seed)
+    splits = training_splits(config, data.base)
     wanted = range(1, len(splits) + 1)
     if only_folds is not None:
         outside = sorted(set(only_folds) - set(wanted))
