@@ -741,8 +741,6 @@ def _held_out_section(
 # Each CV fold model's heat map on its own training frames beside its validation frames
 # (scripts/heatmap_fit.py): underfitting, or labels that cap the score, against overfitting.
 FIT_RESULTS = "fit.json"
-
-
 FIT_SIDES = ("training_frames", "validation_frames")
 FIT_KEYS = ("pointing_game", "sensitivity_at_1_fp")
 # scripts/heatmap_fit.py on held-out runs of stage 1 (one model each), e.g. trained for more epochs
@@ -759,6 +757,8 @@ def _fit_cells(fold: dict[str, Any]) -> str:
 
 
 def _holdout_fit_section(results_dir: Path) -> list[str]:
+    """Held-out runs of stage 1 scored on their training and held-out frames, fewest epochs first: whether
+    training longer fits the labels better, and whether that carries over to new frames."""
     fits = [_read(path) or {} for path in sorted(results_dir.glob(HOLDOUT_FITS))]
     if not fits:
         return []

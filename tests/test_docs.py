@@ -1,0 +1,73 @@
+"""docs/training.md quotes measured numbers: each quoted here must still be what the committed result file
+says, so a rebuild that changes a result fails until the prose is updated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "arcade"
+
+
+@pytest.fixture(scope="module")
+def training_doc() -> str:
+    """The guide with its line breaks folded, so a quoted phrase may wrap anywhere."""
+    return " ".join((ROOT / "docs" / "training.md").read_text(encoding="utf-8").split())
+
+
+def _result(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _with_ci(value: float, interval: list[float]) -> str:
+    return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
+
+
+def test_label_agreement_as_measured(training_doc: str) -> None:
+    found = _result("annotation_agreement.json")
+    assert f"in {_with_ci(found['pointing_game'], found['ci95']['pointing_game'])} of frames" in training_doc
+    assert (
+        f"find {_with_ci(found['sensitivity'], found['ci95']['sensitivity'])} of its lesions" in training_doc
+    )
+    assert f"at {found['false_positives_per_frame']:.2f} false positives per frame" in training_doc
+
+
+def test_held_out_fits_as_measured(training_doc: str) -> None:
+    short, long = (_result(name)["folds"][0] for name in ("fit_holdout.json", "fit_holdout_56.json"))
+    trained, held_out = long["training_frames"], long["validation_frames"]
+    assert (
+        f"{_with_ci(trained['pointing_game'], trained['pointing_game_ci95'])} of its own training frames "
+        f"with a sensitivity at 1 FP per frame of {trained['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+    assert (
+        f"against {short['training_frames']['pointing_game']:.3f} and "
+        f"{short['training_frames']['sensitivity_at_1_fp']:.3f} at 28 epochs"
+    ) in training_doc
+    assert (
+        f"only from {short['validation_frames']['pointing_game']:.3f} to "
+        f"{_with_ci(held_out['pointing_game'], held_out['pointing_game_ci95'])} and from "
+        f"{short['validation_frames']['sensitivity_at_1_fp']:.3f} to {held_out['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+
+
+def test_danilov_key_frames_as_measured(training_doc: str) -> None:
+    heatmap = _result("danilov-keyframes/evaluation.json")["localisation"]["heatmap"]
+    *first, last = (f"{run['pointing_game']:.3f}" for run in heatmap["by_group"].values())
+    hits = round(heatmap["pointing_game"] * heatmap["n_images"])
+    assert (
+        f"in {hits} of {heatmap['n_images']} ({heatmap['pointing_game']:.3f}; by run {', '.join(first)} and "
+        f"{last}), sensitivity at 1 FP per frame {heatmap['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+
+
+def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
+    heatmap = _result("ensemble-gain/release6-cv-ensemble-of-5/evaluation.json")["localisation"]["heatmap"]
+    assert f"lesion in {_with_ci(heatmap['pointing_game'], heatmap['pointing_game_ci95'])} of all 200" in (
+        training_doc
+    )
+    assert f"{_with_ci(heatmap['sensitivity_at_1_fp'], heatmap['sensitivity_at_1_fp_ci95'])}, the fold" in (
+        training_doc
+    )
