@@ -610,3 +610,12 @@ def test_the_labels_agreement_with_themselves_is_read_against_the_goal(results: 
     assert "need not reach the goal" not in render_model_card(results)
     path.unlink()
     assert "The labels against themselves" not in render_model_card(results)
+
+
+def test_the_published_card_facts_are_the_card_config() -> None:
+    """Card prose is edited in configs/arcade-card.yaml and copied into model.json by publish (or by hand
+    between releases): the two must not drift apart."""
+    import yaml
+
+    config = yaml.safe_load((RESULTS.parents[1] / "configs" / "arcade-card.yaml").read_text(encoding="utf-8"))
+    assert json.loads((RESULTS / "model.json").read_text(encoding="utf-8"))["card"] == config
