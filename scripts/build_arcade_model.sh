@@ -79,6 +79,11 @@ done
 # the shipped stage 1 with heat-map targets broader still (cross-validated)
 stenoscope train configs/arcade-heatmap-zoom-sigma05.yaml --json > runs/arcade-heatmap-zoom-sigma05.log 2>&1
 cp runs/arcade-heatmap-zoom-sigma05/results.json results/arcade/training_stage1_sigma05.json
+# the shipped stage 1 trained twice as long (cross-validated), then the shipped stage 2 after it
+stenoscope train configs/arcade-heatmap-zoom-56.yaml --json > runs/arcade-heatmap-zoom-56.log 2>&1
+stenoscope train configs/arcade-zoom-56.yaml --json >> runs/arcade-heatmap-zoom-56.log 2>&1
+cp runs/arcade-heatmap-zoom-56/results.json results/arcade/training_stage1_56.json
+cp runs/arcade-zoom-56/results.json results/arcade/training_56.json
 # the shipped procedure on the held-out split (train only; val held out)
 stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
 stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1

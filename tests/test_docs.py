@@ -71,3 +71,26 @@ def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
     assert f"{_with_ci(heatmap['sensitivity_at_1_fp'], heatmap['sensitivity_at_1_fp_ci95'])}, the fold" in (
         training_doc
     )
+
+
+def test_longer_stage1_under_the_cv_as_measured(training_doc: str) -> None:
+    from stenoscope.evaluate.metrics import mean_sd
+
+    shipped, longer = (_result(name) for name in ("training_stage1.json", "training_stage1_56.json"))
+    ours = longer["summary"]["localisation_heatmap"]
+    for key in ("pointing_game", "sensitivity_at_1_fp"):
+        assert _with_ci(ours[key]["mean"], ours[key]["ci95"]) in training_doc
+        assert f"against {shipped['summary']['localisation_heatmap'][key]['mean']:.3f}" in training_doc
+        paired = mean_sd(
+            [
+                mine["localisation"]["heatmap"][key] - other["localisation"]["heatmap"][key]
+                for mine, other in zip(shipped["folds"], longer["folds"], strict=True)
+            ]
+        )
+        low, high = paired["ci95"]
+        assert f"{paired['mean']:+.3f} ({low:+.3f} to {high:+.3f})" in training_doc
+    auc, shipped_auc = (_result(name)["summary"]["auc"] for name in ("training_56.json", "training.json"))
+    assert (
+        f"region AUC is {_with_ci(auc['mean'], auc['ci95'])} against {shipped_auc['mean']:.3f}"
+        in training_doc
+    )

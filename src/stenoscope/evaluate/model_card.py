@@ -1240,8 +1240,9 @@ MIN_SEEDS = 3  # a change's seed runs the card pools into one across-seed interv
 RELEASE_5_STAGE1 = "release5_training_stage1.json"
 
 # Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
-# the shipped model's row: the earlier releases, the shipped stage 1 alone, with broader targets still and
-# trained again with other seeds (training noise), release 5's stage 1 with the seeds of those runs (release
+# the shipped model's row: the earlier releases, the shipped stage 1 alone, with broader targets still, the
+# shipped procedure and its stage 1 trained twice as long, the shipped stage 1 trained again with other seeds
+# (training noise), release 5's stage 1 with the seeds of those runs (release
 # 6's change across seeds), then the changes tried on release 5's stage 1, each paired with that run.
 CV_STUDIES = (
     Study(
@@ -1289,6 +1290,17 @@ CV_STUDIES = (
         "training_stage1_sigma05.json",
         "the shipped stage 1 alone, its heat-map targets broader still",
         "`configs/arcade-heatmap-zoom-sigma05.yaml`",
+        _target_width,
+    ),
+    Study(
+        "training_56.json",
+        "the shipped procedure with its stage 1 trained twice as long (then the shipped stage 2)",
+        "`configs/arcade-heatmap-zoom-56.yaml`, `configs/arcade-zoom-56.yaml`",
+    ),
+    Study(
+        "training_stage1_56.json",
+        "the shipped stage 1 alone, trained twice as long",
+        "`configs/arcade-heatmap-zoom-56.yaml`",
         _target_width,
     ),
     *(
