@@ -91,6 +91,8 @@ cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/holdout_stage1.
 cp runs/arcade-holdout-broad/results.json results/arcade/holdout.json
 # its stage 1 trained twice as long, and both scored on their own training frames beside the held-out ones
 stenoscope train configs/arcade-holdout-broad-heatmap-56.yaml --json > runs/arcade-holdout-broad-heatmap-56.log 2>&1
+stenoscope train configs/arcade-holdout-broad-56.yaml --json >> runs/arcade-holdout-broad-heatmap-56.log 2>&1
+cp runs/arcade-holdout-broad-56/results.json results/arcade/holdout_56.json
 for run in arcade-holdout-broad-heatmap:fit_holdout arcade-holdout-broad-heatmap-56:fit_holdout_56; do
     python scripts/heatmap_fit.py "configs/${run%%:*}.yaml" "runs/${run%%:*}" "results/arcade/${run#*:}.json"
 done
