@@ -52,7 +52,7 @@ def main() -> None:
                 }
             )
     intervals = bootstrap_intervals(
-        lambda copy, truth: annotation_agreement(copy, truth),
+        annotation_agreement,
         copies,
         truths,
         n_resamples=args.bootstrap,

@@ -46,10 +46,10 @@ def main() -> None:
     torch.set_num_threads(config.threads or torch.get_num_threads())
     frames = load_training_data(config).base
     splits = training_splits(config, frames)
+    size, n_boot = config.data.input_size, args.bootstrap
     folds = []
     for number, (train, val) in enumerate(splits, start=1):
         model = load_model(args.run / f"fold_{number}" / "model.safetensors").eval()
-        size, n_boot = config.data.input_size, args.bootstrap
         folds.append(
             {
                 "fold": number,

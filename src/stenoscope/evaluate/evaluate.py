@@ -318,6 +318,7 @@ def key_frame_samples(
             or near-duplicate sets, not cine runs) or frames of different sizes.
     """
     from stenoscope.clip import Clip
+    from stenoscope.io._grey import to_clip_depth
     from stenoscope.io.images import natural_key
     from stenoscope.keyframes import detect_key_frames
 
@@ -340,7 +341,8 @@ def key_frame_samples(
         images = [frames[i].image for i in members]
         if len({image.shape for image in images}) > 1:
             raise StenoscopeError(f"group {group!r}: frames of different sizes do not form one run")
-        run = Clip(np.round(np.stack(images) * 65535.0).astype(np.uint16), bits_stored=16, source=group)
+        pixels, bits = to_clip_depth(np.stack(images), group)  # float frames -> 16 bits, as any reader does
+        run = Clip(pixels, bits_stored=bits, source=group)
         picked = [members[i] for i in detect_key_frames(run, method=method, count=count).key_frames]
         chosen += picked
         record[group] = [Path(frames.entries[i].source).name for i in picked]
