@@ -45,6 +45,12 @@ for samples in frames regions keyframes; do
     stenoscope evaluate "$WEIGHTS" "$DANILOV" --format voc --samples "$samples" \
         --out "results/arcade/danilov-$samples" --json > /dev/null
 done
+# release 6 (stage 1 half as long), and its 5 key frames of each external run too
+earlier_release 6 arcade-heatmap-zoom-release6 arcade-zoom-release6
+stenoscope evaluate runs/stenonet-arcade-release6.safetensors "$DANILOV" --format voc --samples keyframes \
+    --out results/arcade/danilov-keyframes-release6 --json > /dev/null
+python scripts/heatmap_fit.py configs/arcade-heatmap-zoom-release6.yaml runs/arcade-heatmap-zoom-release6 \
+    results/arcade/release6_fit.json
 # release 5 (heat-map targets half as broad)
 earlier_release 5 arcade-heatmap-zoom-release5 arcade-zoom-release5
 # release 5's stage 1 fold models with the lesion map averaged over several views (not shipped)
@@ -65,8 +71,8 @@ stenoscope train configs/arcade-heatmap-zoom-wide.yaml --json > runs/arcade-heat
 cp runs/arcade-heatmap-zoom-wide/results.json results/arcade/training_stage1_wide.json
 stenoscope train configs/arcade-heatmap-zoom-ranked.yaml --json > runs/arcade-heatmap-zoom-ranked.log 2>&1
 cp runs/arcade-heatmap-zoom-ranked/results.json results/arcade/training_stage1_ranked.json
-# release 5's stage 1 with two other seeds on the same folds, and the shipped stage 1 with the same two seeds:
-# the shipped change across three seeds, and the shipped stage 1's training noise (cross-validated)
+# release 5's stage 1 with two other seeds on the same folds, and release 6's stage 1 with the same two seeds:
+# release 6's change across three seeds, and release 6's stage 1's training noise (cross-validated)
 for seed in 1 2; do
     stenoscope train "configs/arcade-heatmap-zoom-seed$seed.yaml" --json > "runs/arcade-heatmap-zoom-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-seed$seed/results.json" "results/arcade/release5_training_stage1_seed$seed.json"
@@ -76,23 +82,20 @@ for seed in 1 2; do
         > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
 done
-# the shipped stage 1 with heat-map targets broader still (cross-validated)
+# release 6's stage 1 with heat-map targets broader still (cross-validated)
 stenoscope train configs/arcade-heatmap-zoom-sigma05.yaml --json > runs/arcade-heatmap-zoom-sigma05.log 2>&1
 cp runs/arcade-heatmap-zoom-sigma05/results.json results/arcade/training_stage1_sigma05.json
-# the shipped stage 1 trained twice as long (cross-validated), then the shipped stage 2 after it
-stenoscope train configs/arcade-heatmap-zoom-56.yaml --json > runs/arcade-heatmap-zoom-56.log 2>&1
-stenoscope train configs/arcade-zoom-56.yaml --json >> runs/arcade-heatmap-zoom-56.log 2>&1
-cp runs/arcade-heatmap-zoom-56/results.json results/arcade/training_stage1_56.json
-cp runs/arcade-zoom-56/results.json results/arcade/training_56.json
 # the shipped procedure on the held-out split (train only; val held out)
-stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
-stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
-cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/holdout_stage1.json
-cp runs/arcade-holdout-broad/results.json results/arcade/holdout.json
-# its stage 1 trained twice as long, and both scored on their own training frames beside the held-out ones
 stenoscope train configs/arcade-holdout-broad-heatmap-56.yaml --json > runs/arcade-holdout-broad-heatmap-56.log 2>&1
 stenoscope train configs/arcade-holdout-broad-56.yaml --json >> runs/arcade-holdout-broad-heatmap-56.log 2>&1
-cp runs/arcade-holdout-broad-56/results.json results/arcade/holdout_56.json
+cp runs/arcade-holdout-broad-heatmap-56/results.json results/arcade/holdout_stage1.json
+cp runs/arcade-holdout-broad-56/results.json results/arcade/holdout.json
+# release 6's procedure on the held-out split (its stage 1 half as long), and both stage 1s scored on their own
+# training frames beside the held-out ones
+stenoscope train configs/arcade-holdout-broad-heatmap.yaml --json > runs/arcade-holdout-broad.log 2>&1
+stenoscope train configs/arcade-holdout-broad.yaml --json >> runs/arcade-holdout-broad.log 2>&1
+cp runs/arcade-holdout-broad-heatmap/results.json results/arcade/release6_holdout_stage1.json
+cp runs/arcade-holdout-broad/results.json results/arcade/release6_holdout.json
 for run in arcade-holdout-broad-heatmap:fit_holdout arcade-holdout-broad-heatmap-56:fit_holdout_56; do
     python scripts/heatmap_fit.py "configs/${run%%:*}.yaml" "runs/${run%%:*}" "results/arcade/${run#*:}.json"
 done
@@ -133,8 +136,8 @@ PY
 done
 stenoscope evaluate runs/arcade-holdout-seed-ensemble.safetensors "$DANILOV" --format voc \
     --out results/arcade/danilov-frames-holdout-seed-ensemble --json > /dev/null
-# the shipped procedure as its grouped 5-fold CV on ARCADE train alone: each fold model and their ensemble (the
-# shipped file's counterpart that never saw val) on ARCADE val
+# release 6's procedure as its grouped 5-fold CV on ARCADE train alone: each fold model and their ensemble
+# (release 6's shipped file's counterpart that never saw val) on ARCADE val
 stenoscope train configs/arcade-train-cv-heatmap.yaml --json > runs/arcade-train-cv.log 2>&1
 stenoscope train configs/arcade-train-cv.yaml --json >> runs/arcade-train-cv.log 2>&1
 for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do

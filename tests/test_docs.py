@@ -53,8 +53,9 @@ def test_held_out_fits_as_measured(training_doc: str) -> None:
     ) in training_doc
 
 
-def test_danilov_key_frames_as_measured(training_doc: str) -> None:
-    heatmap = _result("danilov-keyframes/evaluation.json")["localisation"]["heatmap"]
+@pytest.mark.parametrize("evaluation", ["danilov-keyframes", "danilov-keyframes-release6"])
+def test_danilov_key_frames_as_measured(training_doc: str, evaluation: str) -> None:
+    heatmap = _result(f"{evaluation}/evaluation.json")["localisation"]["heatmap"]
     *first, last = (f"{run['pointing_game']:.3f}" for run in heatmap["by_group"].values())
     hits = round(heatmap["pointing_game"] * heatmap["n_images"])
     assert (
@@ -76,21 +77,67 @@ def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
 def test_longer_stage1_under_the_cv_as_measured(training_doc: str) -> None:
     from stenoscope.evaluate.metrics import mean_sd
 
-    shipped, longer = (_result(name) for name in ("training_stage1.json", "training_stage1_56.json"))
+    earlier, longer = (_result(name) for name in ("release6_training_stage1.json", "training_stage1.json"))
     ours = longer["summary"]["localisation_heatmap"]
     for key in ("pointing_game", "sensitivity_at_1_fp"):
         assert _with_ci(ours[key]["mean"], ours[key]["ci95"]) in training_doc
-        assert f"against {shipped['summary']['localisation_heatmap'][key]['mean']:.3f}" in training_doc
+        assert f"against {earlier['summary']['localisation_heatmap'][key]['mean']:.3f}" in training_doc
         paired = mean_sd(
             [
                 mine["localisation"]["heatmap"][key] - other["localisation"]["heatmap"][key]
-                for mine, other in zip(shipped["folds"], longer["folds"], strict=True)
+                for mine, other in zip(longer["folds"], earlier["folds"], strict=True)
             ]
         )
         low, high = paired["ci95"]
         assert f"{paired['mean']:+.3f} ({low:+.3f} to {high:+.3f})" in training_doc
-    auc, shipped_auc = (_result(name)["summary"]["auc"] for name in ("training_56.json", "training.json"))
+    auc, earlier_auc = (
+        _result(name)["summary"]["auc"] for name in ("training.json", "release6_training.json")
+    )
     assert (
-        f"region AUC is {_with_ci(auc['mean'], auc['ci95'])} against {shipped_auc['mean']:.3f}"
+        f"region AUC is {_with_ci(auc['mean'], auc['ci95'])} against {earlier_auc['mean']:.3f}"
         in training_doc
     )
+
+
+def test_cv_fits_as_measured(training_doc: str) -> None:
+    """Release 6's and the shipped fold models on their own training frames (the fit paragraph)."""
+    earlier, shipped = (_result(name)["folds"] for name in ("release6_fit.json", "fit.json"))
+
+    def on_training(folds: list[dict], key: str) -> list[float]:
+        return [fold["training_frames"][key] for fold in folds]
+
+    points, found = on_training(earlier, "pointing_game"), on_training(earlier, "sensitivity_at_1_fp")
+    assert (
+        f"in {sum(points) / len(points):.3f} of them on average ({min(points):.3f} to {max(points):.3f}) "
+        f"with a sensitivity at 1 FP per frame of {sum(found) / len(found):.3f}"
+    ) in training_doc
+    points, found = on_training(shipped, "pointing_game"), on_training(shipped, "sensitivity_at_1_fp")
+    assert (
+        f"point at a lesion in {sum(points) / len(points):.3f} of their training frames ({min(points):.3f} "
+        f"to {max(points):.3f}) with a sensitivity at 1 FP per frame of {sum(found) / len(found):.3f}"
+    ) in training_doc
+
+
+def test_release_7_external_test_as_measured(training_doc: str) -> None:
+    """The longer stage 1's bullet: the shipped ensemble against release 6's on the Danilov runs."""
+
+    def heatmap(name: str) -> dict:
+        return _result(f"{name}/evaluation.json")["localisation"]["heatmap"]
+
+    def by_run(found: dict) -> str:
+        *first, last = (f"{run['pointing_game']:.3f}" for run in found["by_group"].values())
+        return f"{', '.join(first)} and {last}"
+
+    ours, theirs = heatmap("danilov-frames"), heatmap("danilov-frames-release6")
+    assert (
+        f"in {ours['pointing_game']:.3f} of frames against release 6's {theirs['pointing_game']:.3f} (by run "
+        f"{by_run(ours)} against {by_run(theirs)})"
+    ) in training_doc
+    ours, theirs = heatmap("danilov-keyframes"), heatmap("danilov-keyframes-release6")
+    top3 = [round(found["pointing_game_top3"] * found["n_images"]) for found in (ours, theirs)]
+    assert f"in {top3[0]} of those {ours['n_images']} key frames against {top3[1]}" in training_doc
+    auc = [
+        _result(f"{name}/evaluation.json")["metrics"]["auc"]
+        for name in ("danilov-regions", "danilov-regions-release6")
+    ]
+    assert f"region AUC on the Danilov crops is {auc[0]:.3f} against {auc[1]:.3f}" in training_doc

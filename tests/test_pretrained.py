@@ -14,10 +14,10 @@ from stenoscope.errors import ModelError
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "arcade"
 # Pointing game of the shipped heat-map head on every FRAME_STEP-th Danilov frame, measured once on the
-# shipped weights (6 of 32 frames); asserted within about 3 frames so thread and BLAS differences between
+# shipped weights (7 of 32 frames); asserted within about 3 frames so thread and BLAS differences between
 # machines cannot flip the test, while a broken model, frame rule or resizing (near 0) fails it.
 FRAME_STEP = 4
-MEASURED_POINTING = 0.19
+MEASURED_POINTING = 0.22
 MARGIN = 0.1
 
 
