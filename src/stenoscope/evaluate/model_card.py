@@ -467,8 +467,8 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
         f"averages its fold models), on every frame of ARCADE `{dataset}` (`stenoscope evaluate`; the "
         "held-out section above leaves out the few frames with a near-duplicate in train): stage 1 of the "
         f"held-out procedure of release 6 (`{RELEASE_6_HOLDOUT[0]}`) and of release 5 "
-        f"(`{RELEASE_5_HOLDOUT[0]}`) "
-        f"trained with several seeds (the release and `--seed` named in the rows){cross_validated}. "
+        f"(`{RELEASE_5_HOLDOUT[0]}`) trained with several seeds (the release and `--seed` named in the "
+        f"rows){cross_validated}. "
         "Every other ARCADE number in this card describes single models; this shows what averaging adds to "
         "the heat map. 95% CIs: bootstrap over frames.",
         "",
@@ -1081,8 +1081,8 @@ RELEASE_3 = "release 3's procedure (14-epoch float32 stage 1, then stage 2 train
 RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-holdout.yaml`"
 
 # The held-out comparison table, in order, after the held-out procedure's row: release 6's procedure (its
-# stage 1 half as long), release 5's procedure (heat-map targets half as broad),
-# release 4's and release 3's procedures, then six runs that each change one thing of release 3's; then stage
+# stage 1 half as long), release 5's procedure (heat-map targets half as broad), release 4's and release 3's
+# procedures, then six runs that each change one thing of release 3's; then stage
 # 1 alone: release 3's, longer in float32, release 4's (longer, in bfloat16), twice as long again, release 4's
 # trained again, and that run and the twice-as-long one measured again with the lesion map averaged over
 # several views; three other stage-2 runs after release 4's stage 1 (every weight trained, the head alone, the
