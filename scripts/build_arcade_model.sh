@@ -110,16 +110,19 @@ stenoscope train configs/arcade-holdout-heatmap-long-bf16.yaml --json > runs/arc
 stenoscope train configs/arcade-holdout-long-bf16-neck.yaml --json >> runs/arcade-holdout-long-bf16.log 2>&1
 cp runs/arcade-holdout-heatmap-long-bf16/results.json results/arcade/release4_holdout_stage1.json
 cp runs/arcade-holdout-long-bf16-neck/results.json results/arcade/release4_holdout.json
-# what averaging adds: the held-out stage 1 of release 6 and of release 5 with two more seeds each, each alone
-# and a release's three as one ensemble, on ARCADE val
-for release in release6:broad release5:release5; do
-    run="runs/arcade-holdout-${release#*:}-heatmap"
+# what averaging adds: the held-out stage 1 of releases 7, 6 and 5 with two more seeds each, each alone and a
+# release's three as one ensemble, on ARCADE val (release:held-out stage 1 config, also its run folder)
+for release in release7:broad-heatmap-56 release6:broad-heatmap release5:release5-heatmap; do
+    run="runs/arcade-holdout-${release#*:}"
     for seed in 1 2; do
-        stenoscope train "configs/arcade-holdout-${release#*:}-heatmap.yaml" --seed "$seed" --out "$run-seed$seed" \
+        stenoscope train "configs/arcade-holdout-${release#*:}.yaml" --seed "$seed" --out "$run-seed$seed" \
             --json >> runs/arcade-holdout-seeds.log 2>&1
     done
-    ensemble="runs/arcade-holdout-seed-ensemble.safetensors"
-    [ "${release%%:*}" = release6 ] && ensemble="runs/arcade-holdout-broad-seed-ensemble.safetensors"
+    case "${release%%:*}" in
+        release7) ensemble="runs/arcade-holdout-broad-56-seed-ensemble.safetensors" ;;
+        release6) ensemble="runs/arcade-holdout-broad-seed-ensemble.safetensors" ;;
+        *) ensemble="runs/arcade-holdout-seed-ensemble.safetensors" ;;
+    esac
     python - "$run" "$ensemble" <<'PY'
 import sys
 from stenoscope.models import Ensemble, load_model, save_model

@@ -141,3 +141,29 @@ def test_release_7_external_test_as_measured(training_doc: str) -> None:
         for name in ("danilov-regions", "danilov-regions-release6")
     ]
     assert f"region AUC on the Danilov crops is {auc[0]:.3f} against {auc[1]:.3f}" in training_doc
+
+
+def test_held_out_seeds_as_measured(training_doc: str) -> None:
+    """Release 7's and release 6's held-out stage 1 with three seeds, alone and averaged, on ARCADE val."""
+
+    def found(release: str, key: str) -> tuple[str, str]:
+        seeds = [
+            _result(f"ensemble-gain/{release}-seed-{seed}/evaluation.json")["localisation"]["heatmap"][key]
+            for seed in range(3)
+        ]
+        averaged = _result(f"ensemble-gain/{release}-ensemble-of-3/evaluation.json")["localisation"][
+            "heatmap"
+        ]
+        return f"{seeds[0]:.3f}, {seeds[1]:.3f} and {seeds[2]:.3f}", f"{averaged[key]:.3f}"
+
+    ours, theirs = found("release7", "pointing_game"), found("release6", "pointing_game")
+    assert f"lesion in {ours[0]} of all 200 val frames (release 6's: {theirs[0]})" in training_doc
+    found_ours, found_theirs = (
+        found("release7", "sensitivity_at_1_fp"),
+        found("release6", "sensitivity_at_1_fp"),
+    )
+    assert f"of {found_ours[0]} (release 6's: {found_theirs[0]})" in training_doc
+    assert (
+        f"the three averaged: {ours[1]} and {found_ours[1]} (release 6's: {theirs[1]} and {found_theirs[1]})"
+        in training_doc
+    )

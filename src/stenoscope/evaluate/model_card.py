@@ -428,7 +428,7 @@ def _external_model_origin(model: str) -> str:
 # Models trained on ARCADE train alone, alone and averaged: the shipped file is an ensemble while every
 # cross-validated or held-out number above describes one model, so this measures what the averaging adds.
 # ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders: stage 1 of the held-out
-# procedure of release 6 (and release 5) with seeds 0-2, named after the release and seed; and release 6's
+# procedure of releases 7, 6 and 5 with seeds 0-2, named after the release and seed; and release 6's
 # procedure as its cross-validation run on train alone (TRAIN_CV_PROCEDURE), named
 # f"{TRAIN_CV_PREFIX}-fold-{k}" and f"{TRAIN_CV_PREFIX}-ensemble-of-5": that ensemble is release 6's shipped
 # file's counterpart that never saw val.
@@ -466,9 +466,9 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
         "Models trained on ARCADE train alone, each alone and averaged as one ensemble (as the shipped file "
         f"averages its fold models), on every frame of ARCADE `{dataset}` (`stenoscope evaluate`; the "
         "held-out section above leaves out the few frames with a near-duplicate in train): stage 1 of the "
-        f"held-out procedure of release 6 (`{RELEASE_6_HOLDOUT[0]}`) and of release 5 "
-        f"(`{RELEASE_5_HOLDOUT[0]}`) trained with several seeds (the release and `--seed` named in the "
-        f"rows){cross_validated}. "
+        f"held-out procedure of release 7 (`{HELD_OUT_PROCEDURE[0]}`), of release 6 "
+        f"(`{RELEASE_6_HOLDOUT[0]}`) and of release 5 (`{RELEASE_5_HOLDOUT[0]}`) trained with several seeds "
+        f"(the release and `--seed` named in the rows){cross_validated}. "
         "Every other ARCADE number in this card describes single models; this shows what averaging adds to "
         "the heat map. 95% CIs: bootstrap over frames.",
         "",
