@@ -22,6 +22,17 @@ def _result(name: str) -> dict:
     return json.loads((RESULTS / name).read_text(encoding="utf-8"))
 
 
+def _heatmap(evaluation: str) -> dict:
+    """The lesion heat map's localisation in a committed ``stenoscope evaluate`` output folder."""
+    return _result(f"{evaluation}/evaluation.json")["localisation"]["heatmap"]
+
+
+def _by_run(heatmap: dict) -> str:
+    """Each run's pointing game as the guide lists them: "a, b and c"."""
+    *first, last = (f"{run['pointing_game']:.3f}" for run in heatmap["by_group"].values())
+    return f"{', '.join(first)} and {last}"
+
+
 def _with_ci(value: float, interval: list[float]) -> str:
     return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
 
@@ -55,17 +66,16 @@ def test_held_out_fits_as_measured(training_doc: str) -> None:
 
 @pytest.mark.parametrize("evaluation", ["danilov-keyframes", "danilov-keyframes-release6"])
 def test_danilov_key_frames_as_measured(training_doc: str, evaluation: str) -> None:
-    heatmap = _result(f"{evaluation}/evaluation.json")["localisation"]["heatmap"]
-    *first, last = (f"{run['pointing_game']:.3f}" for run in heatmap["by_group"].values())
+    heatmap = _heatmap(evaluation)
     hits = round(heatmap["pointing_game"] * heatmap["n_images"])
     assert (
-        f"in {hits} of {heatmap['n_images']} ({heatmap['pointing_game']:.3f}; by run {', '.join(first)} and "
-        f"{last}), sensitivity at 1 FP per frame {heatmap['sensitivity_at_1_fp']:.3f}"
+        f"in {hits} of {heatmap['n_images']} ({heatmap['pointing_game']:.3f}; by run {_by_run(heatmap)}), "
+        f"sensitivity at 1 FP per frame {heatmap['sensitivity_at_1_fp']:.3f}"
     ) in training_doc
 
 
 def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
-    heatmap = _result("ensemble-gain/release6-cv-ensemble-of-5/evaluation.json")["localisation"]["heatmap"]
+    heatmap = _heatmap("ensemble-gain/release6-cv-ensemble-of-5")
     assert f"lesion in {_with_ci(heatmap['pointing_game'], heatmap['pointing_game_ci95'])} of all 200" in (
         training_doc
     )
@@ -120,20 +130,12 @@ def test_cv_fits_as_measured(training_doc: str) -> None:
 
 def test_release_7_external_test_as_measured(training_doc: str) -> None:
     """The longer stage 1's bullet: the shipped ensemble against release 6's on the Danilov runs."""
-
-    def heatmap(name: str) -> dict:
-        return _result(f"{name}/evaluation.json")["localisation"]["heatmap"]
-
-    def by_run(found: dict) -> str:
-        *first, last = (f"{run['pointing_game']:.3f}" for run in found["by_group"].values())
-        return f"{', '.join(first)} and {last}"
-
-    ours, theirs = heatmap("danilov-frames"), heatmap("danilov-frames-release6")
+    ours, theirs = _heatmap("danilov-frames"), _heatmap("danilov-frames-release6")
     assert (
         f"in {ours['pointing_game']:.3f} of frames against release 6's {theirs['pointing_game']:.3f} (by run "
-        f"{by_run(ours)} against {by_run(theirs)})"
+        f"{_by_run(ours)} against {_by_run(theirs)})"
     ) in training_doc
-    ours, theirs = heatmap("danilov-keyframes"), heatmap("danilov-keyframes-release6")
+    ours, theirs = _heatmap("danilov-keyframes"), _heatmap("danilov-keyframes-release6")
     top3 = [round(found["pointing_game_top3"] * found["n_images"]) for found in (ours, theirs)]
     assert f"in {top3[0]} of those {ours['n_images']} key frames against {top3[1]}" in training_doc
     auc = [
@@ -147,14 +149,9 @@ def test_held_out_seeds_as_measured(training_doc: str) -> None:
     """Release 7's and release 6's held-out stage 1 with three seeds, alone and averaged, on ARCADE val."""
 
     def found(release: str, key: str) -> tuple[str, str]:
-        seeds = [
-            _result(f"ensemble-gain/{release}-seed-{seed}/evaluation.json")["localisation"]["heatmap"][key]
-            for seed in range(3)
-        ]
-        averaged = _result(f"ensemble-gain/{release}-ensemble-of-3/evaluation.json")["localisation"][
-            "heatmap"
-        ]
-        return f"{seeds[0]:.3f}, {seeds[1]:.3f} and {seeds[2]:.3f}", f"{averaged[key]:.3f}"
+        seeds = [_heatmap(f"ensemble-gain/{release}-seed-{seed}")[key] for seed in range(3)]
+        averaged = _heatmap(f"ensemble-gain/{release}-ensemble-of-3")[key]
+        return f"{seeds[0]:.3f}, {seeds[1]:.3f} and {seeds[2]:.3f}", f"{averaged:.3f}"
 
     ours, theirs = found("release7", "pointing_game"), found("release6", "pointing_game")
     assert f"lesion in {ours[0]} of all 200 val frames (release 6's: {theirs[0]})" in training_doc

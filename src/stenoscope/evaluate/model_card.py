@@ -1082,13 +1082,13 @@ RELEASE_3_CONFIGS = "`configs/arcade-holdout-heatmap.yaml`, `configs/arcade-hold
 
 # The held-out comparison table, in order, after the held-out procedure's row: release 6's procedure (its
 # stage 1 half as long), release 5's procedure (heat-map targets half as broad), release 4's and release 3's
-# procedures, then six runs that each change one thing of release 3's; then stage
-# 1 alone: release 3's, longer in float32, release 4's (longer, in bfloat16), twice as long again, release 4's
-# trained again, and that run and the twice-as-long one measured again with the lesion map averaged over
-# several views; three other stage-2 runs after release 4's stage 1 (every weight trained, the head alone, the
-# deep stages and the head); stage 1 with more augmentation (release 3's flipped and zoomed, release 4's
-# zoomed by up to 30%, 45%, the 45% trained again as release 5's held-out stage 1, and 60%), release 6's stage
-# 1 (release 5's with broader targets), the shipped stage 1 (release 6's trained twice as long), at 512 px.
+# procedures, then six runs that each change one thing of release 3's; then stage 1 alone: release 3's, longer
+# in float32, release 4's (longer, in bfloat16), twice as long again, release 4's trained again, and that run
+# and the twice-as-long one measured again with the lesion map averaged over several views; three other
+# stage-2 runs after release 4's stage 1 (every weight trained, the head alone, the deep stages and the head);
+# stage 1 with more augmentation (release 3's flipped and zoomed, release 4's zoomed by up to 30%, 45%, the
+# 45% trained again as release 5's held-out stage 1, and 60%), release 6's stage 1 (release 5's with broader
+# targets), the shipped stage 1 (release 6's trained twice as long), at 512 px.
 STUDIES = (
     Study(
         "release6_holdout.json",
