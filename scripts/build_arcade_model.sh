@@ -139,15 +139,19 @@ PY
 done
 stenoscope evaluate runs/arcade-holdout-seed-ensemble.safetensors "$DANILOV" --format voc \
     --out results/arcade/danilov-frames-holdout-seed-ensemble --json > /dev/null
-# release 6's procedure as its grouped 5-fold CV on ARCADE train alone: each fold model and their ensemble
-# (release 6's shipped file's counterpart that never saw val) on ARCADE val
-stenoscope train configs/arcade-train-cv-heatmap.yaml --json > runs/arcade-train-cv.log 2>&1
-stenoscope train configs/arcade-train-cv.yaml --json >> runs/arcade-train-cv.log 2>&1
-for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do
-    path=runs/arcade-train-cv/ensemble.safetensors
-    [ "$model" != ensemble-of-5 ] && path="runs/arcade-train-cv/fold_${model#fold-}/model.safetensors"
-    stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
-        --out "results/arcade/ensemble-gain/release6-cv-$model" --json > /dev/null
+# the procedures of releases 7 and 6 as their grouped 5-fold CV on ARCADE train alone: each fold model and
+# their ensemble (the release's shipped file's counterpart that never saw val) on ARCADE val
+for release in release7:arcade-train-cv release6:arcade-train-cv-release6; do
+    run="runs/${release#*:}"
+    suffix="${run#runs/arcade-train-cv}"
+    stenoscope train "configs/arcade-train-cv-heatmap$suffix.yaml" --json > "$run.log" 2>&1
+    stenoscope train "configs/arcade-train-cv$suffix.yaml" --json >> "$run.log" 2>&1
+    for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do
+        path="$run/ensemble.safetensors"
+        [ "$model" != ensemble-of-5 ] && path="$run/fold_${model#fold-}/model.safetensors"
+        stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
+            --out "results/arcade/ensemble-gain/${release%%:*}-cv-$model" --json > /dev/null
+    done
 done
 # release 3's procedure, cross-validated and held out: the card's comparison rows
 stenoscope train configs/arcade-heatmap.yaml --json > runs/arcade.log 2>&1

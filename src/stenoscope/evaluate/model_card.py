@@ -428,14 +428,18 @@ def _external_model_origin(model: str) -> str:
 # Models trained on ARCADE train alone, alone and averaged: the shipped file is an ensemble while every
 # cross-validated or held-out number above describes one model, so this measures what the averaging adds.
 # ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders: stage 1 of the held-out
-# procedure of releases 7, 6 and 5 with seeds 0-2, named after the release and seed; and release 6's
-# procedure as its cross-validation run on train alone (TRAIN_CV_PROCEDURE), named
-# f"{TRAIN_CV_PREFIX}-fold-{k}" and f"{TRAIN_CV_PREFIX}-ensemble-of-5": that ensemble is release 6's shipped
-# file's counterpart that never saw val.
+# procedure of releases 7, 6 and 5 with seeds 0-2, named after the release and seed; and the procedures of
+# releases 7 and 6 as their cross-validation run on train alone (TRAIN_CV_RUNS: prefix -> release and its two
+# configs), named f"{prefix}-fold-{k}" and f"{prefix}-ensemble-of-5": each such ensemble is its release's
+# shipped file's counterpart that never saw val.
 ENSEMBLE_GAIN = "ensemble-gain"
-TRAIN_CV_RELEASE = "release 6"
-TRAIN_CV_PROCEDURE = ("configs/arcade-train-cv-heatmap.yaml", "configs/arcade-train-cv.yaml")
-TRAIN_CV_PREFIX = "release6-cv"
+TRAIN_CV_RUNS = {
+    "release7-cv": ("release 7", ("configs/arcade-train-cv-heatmap.yaml", "configs/arcade-train-cv.yaml")),
+    "release6-cv": (
+        "release 6",
+        ("configs/arcade-train-cv-heatmap-release6.yaml", "configs/arcade-train-cv-release6.yaml"),
+    ),
+}
 
 
 def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> list[str]:
@@ -449,15 +453,23 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
         cells = _localisation_cells(heat, keys)
         rows.append(f"| `{path.parent.name}` | {heat.get('n_images', 'n/a')} | " + " | ".join(cells) + " |")
     dataset = Path(str((_read(found[0]) or {}).get("dataset_path"))).name
-    counterpart = {path.parent.name: heat for path, heat in zip(found, heats, strict=True)}.get(
-        f"{TRAIN_CV_PREFIX}-ensemble-of-5"
-    )
+    by_name = {path.parent.name: heat for path, heat in zip(found, heats, strict=True)}
+    counterparts = {
+        prefix: by_name[f"{prefix}-ensemble-of-5"]
+        for prefix in TRAIN_CV_RUNS
+        if f"{prefix}-ensemble-of-5" in by_name
+    }
+    runs = [
+        f"`{prefix}-*`, {release}'s procedure (`{configs[0]}`, then `{configs[1]}`)"
+        for prefix, (release, configs) in TRAIN_CV_RUNS.items()
+        if prefix in counterparts
+    ]
     cross_validated = (
-        f"; and `{TRAIN_CV_PREFIX}-*`: {TRAIN_CV_RELEASE}'s procedure run as its grouped 5-fold "
-        f"cross-validation on train alone (`{TRAIN_CV_PROCEDURE[0]}`, then `{TRAIN_CV_PROCEDURE[1]}`), each "
-        f"fold model and their ensemble, which is to {TRAIN_CV_RELEASE}'s shipped file what a held-out "
+        "; and, each run as its grouped 5-fold cross-validation on train alone, "
+        + " and ".join(runs)
+        + ": each fold model and their ensemble, which is to the release's shipped file what a held-out "
         "single model is to one fold model"
-        if counterpart
+        if runs
         else ""
     )
     out = [
@@ -476,10 +488,11 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
         *rows,
         "",
     ]
-    if counterpart and baseline:
-        verdict = _verdict({"heatmap": counterpart}, baseline)
-        name = f"`{TRAIN_CV_PREFIX}-ensemble-of-5`, {TRAIN_CV_RELEASE}'s procedure's ensemble"
-        out += [f"{name} trained without `{dataset}`: {verdict}", ""]
+    if baseline:
+        for prefix, counterpart in counterparts.items():
+            verdict = _verdict({"heatmap": counterpart}, baseline)
+            name = f"`{prefix}-ensemble-of-5`, {TRAIN_CV_RUNS[prefix][0]}'s procedure's ensemble"
+            out += [f"{name} trained without `{dataset}`: {verdict}", ""]
     return out
 
 
