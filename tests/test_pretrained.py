@@ -156,3 +156,32 @@ def test_key_frame_evaluation_scores_each_runs_key_frames(danilov_dir) -> None:
         )
         <= 1 / 15
     )
+
+
+def test_key_frame_evaluation_takes_analyzes_method_and_count(danilov_dir, cli, monkeypatch) -> None:
+    from stenoscope.evaluate import evaluate_path
+    from stenoscope.keyframes import _registry, detect_key_frames
+    from stenoscope.models import shipped_weights_path
+
+    def last_frame(clip, **options):  # a method whose choice is known: the paper's Frangi takes minutes here
+        return _registry.Scoring(np.arange(clip.n_frames, dtype=float), clip.n_frames - 1)
+
+    monkeypatch.setitem(_registry._METHODS, "last", last_frame)
+    weights = shipped_weights_path()
+    result = evaluate_path(weights, danilov_dir, "voc", "keyframes", n_boot=10, keyframes="last", count=3)
+    record = result.dataset["key_frames"]
+    assert record["method"] == "last" and record["count"] == 3 and result.dataset["samples"] == 9
+    for run, chosen in record["groups"].items():
+        # the frames `stenoscope analyze --keyframes last --count 3` shows for that run's folder
+        files = sorted(path.name for path in (danilov_dir / run).glob("*.png"))
+        assert chosen == [
+            files[i] for i in detect_key_frames(danilov_dir / run, method="last", count=3).key_frames
+        ]
+        assert chosen == files[-3:]
+    elsewhere = cli("evaluate", weights, danilov_dir, "--format", "voc", "--count", "3")
+    assert elsewhere.code != 0 and "use them with samples 'keyframes'" in elsewhere.err
+    unknown = cli(
+        "evaluate", weights, danilov_dir, "--format", "voc", "--samples", "keyframes", "--keyframes", "best"
+    )
+    assert unknown.code != 0 and "unknown key-frame method 'best'" in unknown.err
+    assert len(unknown.err.strip().splitlines()) == 1

@@ -27,10 +27,16 @@ def evaluate(
         str,
         typer.Option(
             "--samples",
-            help="frames (as stored), regions (crops cut around boxes) or keyframes (the 5 key frames "
-            "of each group, a cine run).",
+            help="frames (as stored), regions (crops cut around boxes) or keyframes (the key frames "
+            "of each group, a cine run, as `stenoscope analyze` picks them).",
         ),
     ] = "frames",
+    keyframes: Annotated[
+        str, typer.Option("--keyframes", help="Key-frame method for --samples keyframes: default or paper.")
+    ] = "default",
+    count: Annotated[
+        int, typer.Option("--count", help="Key frames per run for --samples keyframes (5 in the paper).")
+    ] = 5,
     out: Annotated[Path | None, typer.Option("--out", help="Write evaluation.json and roc.png here.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 1000,
@@ -41,7 +47,9 @@ def evaluate(
     from stenoscope.evaluate import evaluate_path
     from stenoscope.evaluate.evaluate import TOP_PEAKS
 
-    result = evaluate_path(model, dataset, format, samples, device, bootstrap, seed, out)
+    result = evaluate_path(
+        model, dataset, format, samples, device, bootstrap, seed, out, keyframes=keyframes, count=count
+    )
     if json:
         echo_json(result.to_json())
         return

@@ -358,13 +358,17 @@ def evaluate_path(
     n_boot: int = 1000,
     seed: int = 0,
     out: str | Path | None = None,
+    *,
+    keyframes: str = "default",
+    count: int = 5,
 ) -> EvaluationResult:
     """Load a saved model or ensemble and evaluate it on a dataset of any layout (external validation).
 
     Args:
         samples: ``frames`` scores the dataset's samples as they are; ``regions`` scores region crops cut
             from frames with boxes (as the crop classifier was trained), cut with the model's crop size;
-            ``keyframes`` scores the 5 key frames of each group, a cine run (:func:`key_frame_samples`).
+            ``keyframes`` scores the ``count`` key frames that method ``keyframes`` picks in each group, a
+            cine run (:func:`key_frame_samples`), as ``stenoscope analyze --keyframes --count`` picks them.
         out: folder for ``evaluation.json`` and ``roc.png`` (nothing written when ``None``).
     """
     from stenoscope.data.datasets import open_dataset
@@ -372,6 +376,10 @@ def evaluate_path(
     from stenoscope.train.loop import resolve_device
     from stenoscope.train.recipes import inference_pipeline
 
+    if samples != "keyframes" and (keyframes, count) != ("default", 5):
+        raise StenoscopeError(
+            "a key-frame method and count choose key frames: use them with samples 'keyframes'"
+        )
     resolved = resolve_device(device)
     model = load_model(model_path, device=resolved)
     training = getattr(model, "checkpoint_metadata", {}).get("training")
@@ -381,7 +389,7 @@ def evaluate_path(
             raise StenoscopeError("--samples regions needs a dataset with lesion boxes")
         dataset = crops_as_trained(dataset, training, seed)
     elif samples == "keyframes":
-        dataset, key_frames = key_frame_samples(dataset)
+        dataset, key_frames = key_frame_samples(dataset, keyframes, count)
     elif samples != "frames":
         raise StenoscopeError(f"samples must be 'frames', 'regions' or 'keyframes', got {samples!r}")
     mean = model.preprocess.mean
