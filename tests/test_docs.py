@@ -1,5 +1,10 @@
 """docs/training.md quotes measured numbers: each quoted here must still be what the committed result file
-says, so a rebuild that changes a result fails until the prose is updated."""
+says, so a rebuild that changes a result fails until the prose is updated. The README's few measured numbers
+are checked the same way.
+
+Vocabulary of the files (``results/arcade/``): a cross-validated ``results.json`` copy has fold means with
+their fold-spread interval under ``summary`` and each fold's numbers under ``folds``; a held-out one has one
+fold; ``<name>/evaluation.json`` is one ``stenoscope evaluate`` output."""
 
 from __future__ import annotations
 
@@ -11,11 +16,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "arcade"
 
+RELEASE_4_STAGE1 = "release4_training_stage1.json"
+RELEASE_5_STAGE1 = "release5_training_stage1.json"
+RELEASE_6_STAGE1 = "release6_training_stage1.json"
+# the heat-map numbers the card pairs fold by fold, in its tables' order; the guide quotes the first and third
+HEAT_KEYS = ("pointing_game", "sensitivity_at_0.5_fp", "sensitivity_at_1_fp", "sensitivity_at_2_fp")
+PG, FOUND = HEAT_KEYS[0], HEAT_KEYS[2]
+NUMBER_WORDS = ("none", "one", "two", "three", "four", "five", "six")
+
+
+def _folded(name: str) -> str:
+    return " ".join((ROOT / name).read_text(encoding="utf-8").split())
+
 
 @pytest.fixture(scope="module")
 def training_doc() -> str:
     """The guide with its line breaks folded, so a quoted phrase may wrap anywhere."""
-    return " ".join((ROOT / "docs" / "training.md").read_text(encoding="utf-8").split())
+    return _folded("docs/training.md")
+
+
+@pytest.fixture(scope="module")
+def readme() -> str:
+    return _folded("README.md")
 
 
 def _result(name: str) -> dict:
@@ -27,9 +49,35 @@ def _heatmap(evaluation: str) -> dict:
     return _result(f"{evaluation}/evaluation.json")["localisation"]["heatmap"]
 
 
+def _held_out(name: str) -> dict:
+    """A held-out run's heat-map localisation (its one fold, with bootstrap intervals)."""
+    return _result(name)["folds"][0]["localisation"]["heatmap"]
+
+
+def _cv(name: str, key: str) -> dict:
+    """A cross-validated run's fold mean of a heat-map number, with ``ci95`` over the folds."""
+    return _result(name)["summary"]["localisation_heatmap"][key]
+
+
+def _paired(ours: str, theirs: str, key: str) -> dict:
+    """Two cross-validated runs on the same folds, ours minus theirs fold by fold (as the card pairs them):
+    ``mean`` and ``ci95``. ``key`` is a heat-map number, or ``auc`` for the region classifier."""
+    from stenoscope.evaluate.metrics import mean_sd
+
+    def value(fold: dict) -> float:
+        return fold["metrics"]["auc"] if key == "auc" else fold["localisation"]["heatmap"][key]
+
+    pairs = zip(_result(ours)["folds"], _result(theirs)["folds"], strict=True)
+    return mean_sd([value(mine) - value(other) for mine, other in pairs])
+
+
 def _by_run(heatmap: dict) -> str:
     """Each run's pointing game as the guide lists them: "a, b and c"."""
-    *first, last = (f"{run['pointing_game']:.3f}" for run in heatmap["by_group"].values())
+    return _and([run["pointing_game"] for run in heatmap["by_group"].values()])
+
+
+def _and(values: list[float]) -> str:
+    *first, last = (f"{value:.3f}" for value in values)
     return f"{', '.join(first)} and {last}"
 
 
@@ -37,69 +85,306 @@ def _with_ci(value: float, interval: list[float]) -> str:
     return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
 
 
-def test_label_agreement_as_measured(training_doc: str) -> None:
-    found = _result("annotation_agreement.json")
-    assert f"in {_with_ci(found['pointing_game'], found['ci95']['pointing_game'])} of frames" in training_doc
-    assert (
-        f"find {_with_ci(found['sensitivity'], found['ci95']['sensitivity'])} of its lesions" in training_doc
+def _to(interval: list[float]) -> str:
+    """A paired difference's interval, signed: "-0.048 to +0.027"."""
+    return f"{interval[0]:+.3f} to {interval[1]:+.3f}"
+
+
+def _difference(spread: dict) -> str:
+    """A paired difference as the card writes it: "+0.027 (-0.003 to +0.057)"."""
+    return f"{spread['mean']:+.3f} ({_to(spread['ci95'])})"
+
+
+def _listed(spread: dict) -> str:
+    """A paired difference as the guide lists it in running text: "-0.011, -0.048 to +0.027"."""
+    return f"{spread['mean']:+.3f}, {_to(spread['ci95'])}"
+
+
+def _holds_zero(interval: list[float]) -> bool:
+    return interval[0] <= 0 <= interval[1]
+
+
+def _overlap(first: list[float], second: list[float]) -> bool:
+    return first[0] <= second[1] and second[0] <= first[1]
+
+
+def _seeds(release: str, key: str) -> tuple[str, str]:
+    """A release's held-out stage 1 with seeds 0, 1 and 2 on all ARCADE val frames: "a, b and c", and the
+    three averaged."""
+    seeds = [_heatmap(f"ensemble-gain/{release}-seed-{seed}")[key] for seed in range(3)]
+    return _and(seeds), f"{_heatmap(f'ensemble-gain/{release}-ensemble-of-3')[key]:.3f}"
+
+
+def _rerun_noise(first: str, again: list[str]) -> list[dict]:
+    """Every paired difference (all four heat-map numbers) of ``again``, runs trained again with other seeds
+    on the same folds, against ``first``: what training noise alone does."""
+    return [_paired(run, first, key) for run in again for key in HEAT_KEYS]
+
+
+def test_held_out_retrain_noise_as_measured(training_doc: str) -> None:
+    """The one-seed caveat: the same 45%-zoom stage 1 trained twice on the held-out split (as release 4's
+    with zoom, then as release 5's), its pointing game on ARCADE val and on the Danilov frames."""
+    arcade = _held_out("holdout_stage1_zoom45.json")[PG] - _held_out("release5_holdout_stage1.json")[PG]
+    danilov = (
+        _heatmap("danilov-frames-holdout-stage1-zoom45")[PG]
+        - _heatmap("danilov-frames-holdout-stage1-release5")[PG]
     )
-    assert f"at {found['false_positives_per_frame']:.2f} false positives per frame" in training_doc
+    low, high = sorted((abs(arcade), abs(danilov)))
+    assert f"a retrain moves its pointing game by {low:.2f}-{high:.2f}" in training_doc
 
 
-def test_held_out_fits_as_measured(training_doc: str) -> None:
-    short, long = (_result(name)["folds"][0] for name in ("fit_holdout.json", "fit_holdout_56.json"))
-    trained, held_out = long["training_frames"], long["validation_frames"]
-    assert (
-        f"{_with_ci(trained['pointing_game'], trained['pointing_game_ci95'])} of its own training frames "
-        f"with a sensitivity at 1 FP per frame of {trained['sensitivity_at_1_fp']:.3f}"
-    ) in training_doc
-    assert (
-        f"against {short['training_frames']['pointing_game']:.3f} and "
-        f"{short['training_frames']['sensitivity_at_1_fp']:.3f} at 28 epochs"
-    ) in training_doc
-    assert (
-        f"only from {short['validation_frames']['pointing_game']:.3f} to "
-        f"{_with_ci(held_out['pointing_game'], held_out['pointing_game_ci95'])} and from "
-        f"{short['validation_frames']['sensitivity_at_1_fp']:.3f} to {held_out['sensitivity_at_1_fp']:.3f}"
-    ) in training_doc
+def test_training_noise_as_measured(training_doc: str) -> None:
+    """Release 5's and release 6's stage 1 trained again with seeds 1 and 2 on the same folds."""
+    again = [f"release5_training_stage1_seed{seed}.json" for seed in (1, 2)]
 
+    def quoted(key: str) -> tuple[str, str]:
+        means = " and ".join(f"{_cv(run, key)['mean']:.3f}" for run in again)
+        paired = "; ".join(_listed(_paired(run, RELEASE_5_STAGE1, key)) for run in again)
+        return f"{means} against {_cv(RELEASE_5_STAGE1, key)['mean']:.3f}", paired
 
-@pytest.mark.parametrize("evaluation", ["danilov-keyframes", "danilov-keyframes-release6"])
-def test_danilov_key_frames_as_measured(training_doc: str, evaluation: str) -> None:
-    heatmap = _heatmap(evaluation)
-    hits = round(heatmap["pointing_game"] * heatmap["n_images"])
+    means, paired = quoted(PG)
+    assert f"a pointing game of {means} (paired by fold: {paired})" in training_doc
+    means, paired = quoted(FOUND)
+    assert f"a sensitivity at 1 FP per frame of {means} ({paired})" in training_doc
+    seed1 = [_paired(again[0], RELEASE_5_STAGE1, key) for key in (HEAT_KEYS[1], HEAT_KEYS[3])]
+    assert not any(_holds_zero(spread["ci95"]) for spread in seed1)
     assert (
-        f"in {hits} of {heatmap['n_images']} ({heatmap['pointing_game']:.3f}; by run {_by_run(heatmap)}), "
-        f"sensitivity at 1 FP per frame {heatmap['sensitivity_at_1_fp']:.3f}"
+        f"at 0.5 and 2 FP per frame seed 1's differences ({seed1[0]['mean']:+.3f}, {seed1[1]['mean']:+.3f}) "
+        "have intervals excluding 0 too"
     ) in training_doc
 
+    release5 = _rerun_noise(RELEASE_5_STAGE1, again)
+    largest = max(abs(spread["mean"]) for spread in release5)
+    assert f"a CV difference of up to about {largest:.2f} is no evidence" in training_doc
+    assert f"two other seeds alone produced (up to {largest:.3f}, above)" in training_doc  # the zoom bullet
+    # "Release 5's seed-0 run was the best of the three": both reruns below it on every measure
+    assert all(spread["mean"] < 0 for spread in release5)
 
-def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
-    heatmap = _heatmap("ensemble-gain/release6-cv-ensemble-of-5")
-    assert f"lesion in {_with_ci(heatmap['pointing_game'], heatmap['pointing_game_ci95'])} of all 200" in (
+    release6 = _rerun_noise(RELEASE_6_STAGE1, [f"training_stage1_broad_seed{seed}.json" for seed in (1, 2)])
+    largest = max(abs(spread["mean"]) for spread in release6)
+    assert all(_holds_zero(spread["ci95"]) for spread in release6)
+    assert (
+        f"moved its paired differences by up to {largest:.3f}, with no interval excluding 0" in training_doc
+    )
+    # quoted again by the broadest targets' and the longer stage 1's bullets
+    assert (
+        training_doc.count(f"than the {largest:.3f} that training noise alone moves these differences") == 2
+    )
+
+
+def test_zoom_held_out_as_measured(training_doc: str) -> None:
+    """Frame flips and zoom on the held-out split and on the Danilov frames, one seed each."""
+    zoomed, unzoomed = _held_out("holdout_stage1_zoom45.json")[PG], _held_out("holdout_stage1_again.json")[PG]
+    assert (
+        f"cost release 3's stage 1 its pointing game ({_held_out('release3_holdout_stage1.json')[PG]:.3f} -> "
+        f"{_held_out('stage1_augment.json')[PG]:.3f})"
+    ) in training_doc
+    assert f"kept it ({zoomed:.3f}; {unzoomed:.3f} without zoom, trained again)" in training_doc
+    danilov = {
+        name: _heatmap(f"danilov-frames-holdout-stage1{name}")[PG] for name in ("", "-zoom45", "-zoom60")
+    }
+    assert f"on the Danilov frames from {danilov['']:.3f} to {danilov['-zoom45']:.3f}" in training_doc
+    assert (
+        f"(up to 60% cost both: {_held_out('holdout_stage1_zoom60.json')[PG]:.3f} and "
+        f"{danilov['-zoom60']:.3f}; one seed each)"
+    ) in training_doc
+    assert (
+        f"reached a pointing game of {_held_out('release5_holdout_stage1.json')[PG]:.3f}, not {zoomed:.3f}, "
+        f"and {_heatmap('danilov-frames-holdout-stage1-release5')[PG]:.3f}, not {danilov['-zoom45']:.3f}, "
+        "on the Danilov frames"
+    ) in training_doc
+
+
+def test_zoom_shipped_on_danilov_as_measured(training_doc: str) -> None:
+    """Release 4's and release 5's shipped ensembles on the Danilov frames and crops."""
+    frames = [_heatmap(f"danilov-frames-release{release}") for release in (4, 5)]
+    regions = [_result(f"danilov-regions-release{release}/evaluation.json") for release in (4, 5)]
+    assert _overlap(frames[0]["pointing_game_ci95"], frames[1]["pointing_game_ci95"])
+    assert _overlap(regions[0]["ci95"]["auc"], regions[1]["ci95"]["auc"])
+    assert (
+        f"pointing game went from {frames[0][PG]:.3f} (release 4) to {frames[1][PG]:.3f} (release 5) and its "
+        f"region AUC from {regions[0]['metrics']['auc']:.3f} to {regions[1]['metrics']['auc']:.3f}, with "
+        f"overlapping intervals ({len(frames[0]['by_group'])} runs)"
+    ) in training_doc
+
+
+def test_zoom_under_the_cv_as_measured(training_doc: str) -> None:
+    """Release 5's stage 1 (45% zoom) paired fold by fold with release 4's (none)."""
+    pg, found = (_paired(RELEASE_5_STAGE1, RELEASE_4_STAGE1, key) for key in (PG, FOUND))
+    before, after = (
+        (_cv(run, PG)["mean"], _cv(run, FOUND)["mean"]) for run in (RELEASE_4_STAGE1, RELEASE_5_STAGE1)
+    )
+    assert (
+        f"pointing game from {before[0]:.3f} to {after[0]:.3f} and its sensitivity at 1 FP per frame from "
+        f"{before[1]:.3f} to {after[1]:.3f} (paired by fold: {pg['mean']:+.3f}, 95% interval "
+        f"{_to(pg['ci95'])}, and {_listed(found)}; at 0.5 and 2 FP per frame the paired gains' intervals "
+        "exclude 0)"
+    ) in training_doc
+    others = [_paired(RELEASE_5_STAGE1, RELEASE_4_STAGE1, key) for key in (HEAT_KEYS[1], HEAT_KEYS[3])]
+    assert not any(_holds_zero(spread["ci95"]) for spread in others)
+    assert f"gains of {pg['mean']:.3f}-{found['mean']:.3f} are about the size" in training_doc
+
+
+@pytest.mark.parametrize("run", ["training_stage1_domain.json", "training_stage1_ema.json"])
+def test_release5_stage1_option_paired_as_measured(training_doc: str, run: str) -> None:
+    """Domain augmentation and the moving average, each paired fold by fold with release 5's stage 1."""
+    pg, found = (_paired(run, RELEASE_5_STAGE1, key) for key in (PG, FOUND))
+    assert f"(pointing game {_listed(pg)}; sensitivity at 1 FP per frame {_listed(found)}" in training_doc
+
+
+@pytest.mark.parametrize("run", ["training_stage1_wide.json", "training_stage1_ranked.json"])
+def test_release5_stage1_option_against_it_as_measured(training_doc: str, run: str) -> None:
+    """The wider decoder and the ranking loss: fold means against release 5's stage 1's, and paired."""
+    pg, found = (_paired(run, RELEASE_5_STAGE1, key) for key in (PG, FOUND))
+    ours, theirs = ((_cv(name, PG)["mean"], _cv(name, FOUND)["mean"]) for name in (run, RELEASE_5_STAGE1))
+    assert (
+        f"pointing game {ours[0]:.3f} against {theirs[0]:.3f} (paired by fold: {_listed(pg)}), sensitivity "
+        f"at 1 FP per frame {ours[1]:.3f} against {theirs[1]:.3f} ({_listed(found)})"
+    ) in training_doc
+
+
+def test_ranking_loss_at_other_rates_as_measured(training_doc: str) -> None:
+    """The ranking loss's paired differences at 0.5 and 2 FP per frame, quoted as losses."""
+    lower = [
+        _paired("training_stage1_ranked.json", RELEASE_5_STAGE1, key) for key in (HEAT_KEYS[1], HEAT_KEYS[3])
+    ]
+    assert all(spread["mean"] < 0 and _holds_zero(spread["ci95"]) for spread in lower)
+    assert (
+        f"at 0.5 and 2 FP per frame {-lower[0]['mean']:.3f} and {-lower[1]['mean']:.3f} lower (intervals "
+        "holding 0)"
+    ) in training_doc
+
+
+def test_domain_augmentation_on_danilov_as_measured(training_doc: str) -> None:
+    """The domain-augmented stage 1's fold ensemble against release 5's shipped one on the Danilov frames."""
+
+    def quoted(heatmap: dict) -> str:
+        low, high = heatmap["pointing_game_ci95"]
+        return f"{heatmap[PG]:.3f}, {low:.3f}-{high:.3f}"
+
+    ours, theirs = _heatmap("danilov-frames-stage1-domain"), _heatmap("danilov-frames-release5")
+    assert (
+        f"(fold ensemble: pointing game {quoted(ours)}, against release 5's shipped heat map's "
+        f"{quoted(theirs)})"
+    ) in training_doc
+
+
+# release 6's broader heat-map targets (sigma 0.3) against release 5's (0.15), one pair per seed
+BROADER_TARGETS = [
+    (RELEASE_6_STAGE1, RELEASE_5_STAGE1),
+    *(
+        (f"training_stage1_broad_seed{seed}.json", f"release5_training_stage1_seed{seed}.json")
+        for seed in (1, 2)
+    ),
+]
+
+
+@pytest.mark.parametrize(("broad", "narrow"), BROADER_TARGETS)
+def test_broader_targets_per_seed_as_measured(training_doc: str, broad: str, narrow: str) -> None:
+    """Each seed's pointing game with broader targets against release 5's of that seed, paired by fold."""
+    paired = _paired(broad, narrow, PG)
+    assert f"{_cv(broad, PG)['mean']:.3f} against {_cv(narrow, PG)['mean']:.3f} ({_listed(paired)})" in (
         training_doc
     )
-    assert f"{_with_ci(heatmap['sensitivity_at_1_fp'], heatmap['sensitivity_at_1_fp_ci95'])}, the fold" in (
+
+
+def test_broader_targets_across_seeds_as_measured(training_doc: str) -> None:
+    """The card's across-seed row: the mean of the seeds' paired differences with its interval over seeds."""
+    from stenoscope.evaluate.metrics import mean_sd
+
+    pg, *found = (mean_sd([_paired(*pair, key)["mean"] for pair in BROADER_TARGETS]) for key in HEAT_KEYS)
+    low, high = pg["ci95"]
+    assert f"the pointing game gains {pg['mean']:.3f} ({low:.3f} to {high:.3f})" in training_doc
+    assert all(_holds_zero(spread["ci95"]) for spread in found)
+    assert (
+        f"The sensitivities gain {_and([spread['mean'] for spread in found])} at 0.5, 1 and 2 FP per frame, "
+        "with intervals holding 0"
+    ) in training_doc
+
+
+def test_broader_targets_held_out_as_measured(training_doc: str) -> None:
+    """Release 6's procedure against release 5's on the held-out split, and three seeds of each stage 1."""
+    ours, theirs = (_result(name)["folds"][0] for name in ("release6_holdout.json", "release5_holdout.json"))
+    heat, other = ours["localisation"]["heatmap"], theirs["localisation"]["heatmap"]
+    assert _overlap(heat["pointing_game_ci95"], other["pointing_game_ci95"])
+    assert _overlap(ours["ci95"]["auc"], theirs["ci95"]["auc"])
+    assert (
+        f"reached a pointing game of {_with_ci(heat[PG], heat['pointing_game_ci95'])} against release 5's "
+        f"{other[PG]:.3f} and a region AUC of {ours['metrics']['auc']:.3f} against "
+        f"{theirs['metrics']['auc']:.3f} (one seed, overlapping intervals)"
+    ) in training_doc
+    (seeds, averaged), (earlier, earlier_averaged) = _seeds("release6", PG), _seeds("release5", PG)
+    frames = _heatmap("ensemble-gain/release6-seed-0")["n_images"]
+    assert (
+        f"pointed at a lesion in {seeds} of all {frames} val frames against release 5's {earlier}, and the "
+        f"three averaged in {averaged} against {earlier_averaged}"
+    ) in training_doc
+
+
+def test_broader_targets_classifier_under_the_cv_as_measured(training_doc: str) -> None:
+    """Release 6's region AUC (both stages) against release 5's, fold means and paired by fold."""
+    ours, theirs = (
+        _result(name)["summary"]["auc"]["mean"]
+        for name in ("release6_training.json", "release5_training.json")
+    )
+    paired = _paired("release6_training.json", "release5_training.json", "auc")
+    assert f"region AUC {ours:.3f} against release 5's {theirs:.3f} (paired by fold {_listed(paired)})" in (
         training_doc
     )
+
+
+def test_broader_targets_on_danilov_as_measured(training_doc: str) -> None:
+    """Release 6's shipped ensemble against release 5's on every Danilov frame, overall and by run."""
+    ours, theirs = _heatmap("danilov-frames-release6"), _heatmap("danilov-frames-release5")
+    assert f"{ours[PG]:.3f}" == f"{theirs[PG]:.3f}"  # "as release 5's did"
+    assert (
+        f"points at the lesion in {ours[PG]:.3f} of frames, as release 5's did, with a sensitivity at 1 FP "
+        f"per frame of {ours[FOUND]:.3f} against {theirs[FOUND]:.3f}; by run {_by_run(ours)} against "
+        f"{_by_run(theirs)}: the RCA run `14_021_1` is still missed in every frame"
+    ) in training_doc
+    assert ours["by_group"]["14_021_1"][PG] == theirs["by_group"]["14_021_1"][PG] == 0
+
+
+def test_broadest_targets_under_the_cv_as_measured(training_doc: str) -> None:
+    """Release 6's stage 1 against the same with targets broader still (sigma 0.5): release 6 minus it."""
+    broadest = "training_stage1_sigma05.json"
+    pg, found = (_paired(RELEASE_6_STAGE1, broadest, key) for key in (PG, FOUND))
+    ours, theirs = (
+        (_cv(name, PG)["mean"], _cv(name, FOUND)["mean"]) for name in (broadest, RELEASE_6_STAGE1)
+    )
+    assert not _holds_zero(found["ci95"])
+    assert (
+        f"pointing game {ours[0]:.3f} against {theirs[0]:.3f} (paired by fold: {pg['mean']:+.3f} for release "
+        f"6's run, {_to(pg['ci95'])}), sensitivity at 1 FP per frame {ours[1]:.3f} against {theirs[1]:.3f} "
+        f"({_listed(found)}: an interval excluding 0"
+    ) in training_doc
 
 
 def test_longer_stage1_under_the_cv_as_measured(training_doc: str) -> None:
-    from stenoscope.evaluate.metrics import mean_sd
-
-    earlier, longer = (_result(name) for name in ("release6_training_stage1.json", "training_stage1.json"))
-    ours = longer["summary"]["localisation_heatmap"]
-    for key in ("pointing_game", "sensitivity_at_1_fp"):
-        assert _with_ci(ours[key]["mean"], ours[key]["ci95"]) in training_doc
-        assert f"against {earlier['summary']['localisation_heatmap'][key]['mean']:.3f}" in training_doc
-        paired = mean_sd(
-            [
-                mine["localisation"]["heatmap"][key] - other["localisation"]["heatmap"][key]
-                for mine, other in zip(longer["folds"], earlier["folds"], strict=True)
-            ]
+    """Release 7's 56-epoch stage 1 against release 6's 28-epoch one, paired by fold; after stage 2 too."""
+    longer = "training_stage1.json"
+    ours, theirs = ({key: _cv(name, key) for key in (PG, FOUND)} for name in (longer, RELEASE_6_STAGE1))
+    assert (
+        f"points at a lesion in {_with_ci(ours[PG]['mean'], ours[PG]['ci95'])} of frames against "
+        f"{theirs[PG]['mean']:.3f}, with a sensitivity at 1 FP per frame of "
+        f"{_with_ci(ours[FOUND]['mean'], ours[FOUND]['ci95'])} against {theirs[FOUND]['mean']:.3f}, level "
+        f"with the reference's {_result('baseline.json')[FOUND]:.3f}"
+    ) in training_doc
+    assert (
+        f"pointing game {_difference(_paired(longer, RELEASE_6_STAGE1, PG))}, sensitivity at 1 FP per frame "
+        f"{_difference(_paired(longer, RELEASE_6_STAGE1, FOUND))}, larger than"
+    ) in training_doc
+    pairs = list(zip(_result(longer)["folds"], _result(RELEASE_6_STAGE1)["folds"], strict=True))
+    higher = {
+        key: sum(
+            mine["localisation"]["heatmap"][key] > other["localisation"]["heatmap"][key]
+            for mine, other in pairs
         )
-        low, high = paired["ci95"]
-        assert f"{paired['mean']:+.3f} ({low:+.3f} to {high:+.3f})" in training_doc
+        for key in (PG, FOUND)
+    }
+    assert higher[FOUND] == len(pairs)
+    assert f"sensitivity higher on all {len(pairs)} folds, pointing game on {higher[PG]}" in training_doc
+    assert f"3 strongest peaks in {_cv(longer, 'pointing_game_top3')['mean']:.3f} of frames" in training_doc
     auc, earlier_auc = (
         _result(name)["summary"]["auc"] for name in ("training.json", "release6_training.json")
     )
@@ -109,22 +394,13 @@ def test_longer_stage1_under_the_cv_as_measured(training_doc: str) -> None:
     )
 
 
-def test_cv_fits_as_measured(training_doc: str) -> None:
-    """Release 6's and the shipped fold models on their own training frames (the fit paragraph)."""
-    earlier, shipped = (_result(name)["folds"] for name in ("release6_fit.json", "fit.json"))
-
-    def on_training(folds: list[dict], key: str) -> list[float]:
-        return [fold["training_frames"][key] for fold in folds]
-
-    points, found = on_training(earlier, "pointing_game"), on_training(earlier, "sensitivity_at_1_fp")
+def test_longer_stage1_held_out_as_measured(training_doc: str) -> None:
+    """Release 7's procedure against release 6's on the held-out split (one seed each)."""
+    ours, theirs = _held_out("holdout.json"), _held_out("release6_holdout.json")
+    assert all(_overlap(ours[f"{key}_ci95"], theirs[f"{key}_ci95"]) for key in (PG, FOUND))
     assert (
-        f"in {sum(points) / len(points):.3f} of them on average ({min(points):.3f} to {max(points):.3f}) "
-        f"with a sensitivity at 1 FP per frame of {sum(found) / len(found):.3f}"
-    ) in training_doc
-    points, found = on_training(shipped, "pointing_game"), on_training(shipped, "sensitivity_at_1_fp")
-    assert (
-        f"point at a lesion in {sum(points) / len(points):.3f} of their training frames ({min(points):.3f} "
-        f"to {max(points):.3f}) with a sensitivity at 1 FP per frame of {sum(found) / len(found):.3f}"
+        f"the pointing game is {ours[PG]:.3f} against {theirs[PG]:.3f} and the sensitivity at 1 FP per frame "
+        f"{ours[FOUND]:.3f} against {theirs[FOUND]:.3f} (one seed, overlapping intervals)"
     ) in training_doc
 
 
@@ -145,22 +421,206 @@ def test_release_7_external_test_as_measured(training_doc: str) -> None:
     assert f"region AUC on the Danilov crops is {auc[0]:.3f} against {auc[1]:.3f}" in training_doc
 
 
+def test_release_7_key_frames_by_run_as_measured(training_doc: str) -> None:
+    """Where the shipped model's key-frame hits went against release 6's, run by run."""
+    ours, theirs = _heatmap("danilov-keyframes"), _heatmap("danilov-keyframes-release6")
+
+    def hits(found: dict, key: str = PG) -> int:
+        """Frames hit, of all or of one run's (a ``by_group`` entry)."""
+        return round(found[key] * found["n_images"])
+
+    lost, missed = (ours["by_group"][run] for run in ("14_092_2", "14_021_1"))
+    assert hits(lost) == 0
+    assert (
+        f"against release 6's {hits(theirs)} of {theirs['n_images']}, as run `14_092_2` lost all "
+        f"{hits(theirs['by_group']['14_092_2'])} of its hits"
+    ) in training_doc
+    assert hits(missed) == 0  # "which the strongest peak misses throughout"
+    earlier = hits(theirs["by_group"]["14_021_1"], "pointing_game_top3")
+    assert (
+        f"which the strongest peak misses throughout, in {hits(missed, 'pointing_game_top3')} of "
+        f"{missed['n_images']} against {NUMBER_WORDS[earlier]})"
+    ) in training_doc
+
+
+def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
+    """Release 6's train-CV ensemble and its fold models on all ARCADE val frames, against the reference."""
+    heatmap = _heatmap("ensemble-gain/release6-cv-ensemble-of-5")
+    folds = [_heatmap(f"ensemble-gain/release6-cv-fold-{fold}") for fold in range(1, 6)]
+    points, found = [fold[PG] for fold in folds], [fold[FOUND] for fold in folds]
+    reference = _result("baseline.json")
+    assert (
+        f"lesion in {_with_ci(heatmap[PG], heatmap['pointing_game_ci95'])} of all {heatmap['n_images']} val "
+        f"frames, its fold models alone in {min(points):.3f} to {max(points):.3f}; its sensitivity at 1 FP "
+        f"per frame is {_with_ci(heatmap[FOUND], heatmap['sensitivity_at_1_fp_ci95'])}, the fold models' "
+        f"{min(found):.3f} to {max(found):.3f}"
+    ) in training_doc
+    assert f"against the reference's {reference[PG]:.3f} / {reference[FOUND]:.3f}" in training_doc
+
+
 def test_held_out_seeds_as_measured(training_doc: str) -> None:
     """Release 7's and release 6's held-out stage 1 with three seeds, alone and averaged, on ARCADE val."""
-
-    def found(release: str, key: str) -> tuple[str, str]:
-        seeds = [_heatmap(f"ensemble-gain/{release}-seed-{seed}")[key] for seed in range(3)]
-        averaged = _heatmap(f"ensemble-gain/{release}-ensemble-of-3")[key]
-        return f"{seeds[0]:.3f}, {seeds[1]:.3f} and {seeds[2]:.3f}", f"{averaged:.3f}"
-
-    ours, theirs = found("release7", "pointing_game"), found("release6", "pointing_game")
-    assert f"lesion in {ours[0]} of all 200 val frames (release 6's: {theirs[0]})" in training_doc
-    found_ours, found_theirs = (
-        found("release7", "sensitivity_at_1_fp"),
-        found("release6", "sensitivity_at_1_fp"),
-    )
+    ours, theirs = _seeds("release7", PG), _seeds("release6", PG)
+    frames = _heatmap("ensemble-gain/release7-seed-0")["n_images"]
+    assert f"lesion in {ours[0]} of all {frames} val frames (release 6's: {theirs[0]})" in training_doc
+    found_ours, found_theirs = _seeds("release7", FOUND), _seeds("release6", FOUND)
     assert f"of {found_ours[0]} (release 6's: {found_theirs[0]})" in training_doc
     assert (
         f"the three averaged: {ours[1]} and {found_ours[1]} (release 6's: {theirs[1]} and {found_theirs[1]})"
         in training_doc
     )
+
+    def higher(key: str) -> int:
+        """On how many seeds release 7's stage 1 beats release 6's of the same seed."""
+        seeds = [
+            [_heatmap(f"ensemble-gain/{release}-seed-{seed}")[key] for seed in range(3)]
+            for release in ("release7", "release6")
+        ]
+        return sum(mine > other for mine, other in zip(*seeds, strict=True))
+
+    assert higher(PG) == 3
+    assert (
+        f"holds across three seeds on the pointing game and {NUMBER_WORDS[higher(FOUND)]} of three on the "
+        "sensitivity"
+    ) in training_doc
+
+
+def test_top3_peaks_as_measured(training_doc: str) -> None:
+    """A lesion among the 3 strongest peaks against the strongest alone: CV, held out, release 6's train-CV
+    ensemble and the Danilov frames."""
+
+    def cv(name: str) -> tuple[float, list[float], float]:
+        top3 = _cv(name, "pointing_game_top3")
+        return top3["mean"], top3["ci95"], _cv(name, PG)["mean"]
+
+    top3, interval, strongest = cv("training.json")
+    held_out = _held_out("holdout.json")
+    assert (
+        f"lies on a lesion in {_with_ci(top3, interval)} of CV frames and "
+        f"{held_out['pointing_game_top3']:.3f} of the held-out split's, against {strongest:.3f} and "
+        f"{held_out[PG]:.3f} for the strongest alone"
+    ) in training_doc
+    top3, _, strongest = cv("release6_training.json")
+    held_out, ensemble = (
+        _held_out("release6_holdout.json"),
+        _heatmap("ensemble-gain/release6-cv-ensemble-of-5"),
+    )
+    assert (
+        f"(release 6: {top3:.3f} and {held_out['pointing_game_top3']:.3f} against {strongest:.3f} and "
+        f"{held_out[PG]:.3f}; its train-CV ensemble {ensemble['pointing_game_top3']:.3f} against "
+        f"{ensemble[PG]:.3f})"
+    ) in training_doc
+    ours, theirs = _heatmap("danilov-frames"), _heatmap("danilov-frames-release6")
+    assert (
+        f"on every Danilov frame {ours['pointing_game_top3']:.3f} against {ours[PG]:.3f} (release 6: "
+        f"{theirs['pointing_game_top3']:.3f} against {theirs[PG]:.3f})"
+    ) in training_doc
+
+
+def test_cv_fits_as_measured(training_doc: str) -> None:
+    """Release 6's and the shipped fold models on their own training frames (the fit paragraph), against
+    their validation frames."""
+
+    def fit(name: str) -> dict[str, str]:
+        """A fit file's fold models: their mean on their training and on their validation frames, and the
+        range of their pointing games on their training frames."""
+        folds = _result(name)["folds"]
+
+        def mean(frames: str, key: str) -> str:
+            return f"{sum(fold[frames][key] for fold in folds) / len(folds):.3f}"
+
+        points = [fold["training_frames"][PG] for fold in folds]
+        return {
+            "points": f"{mean('training_frames', PG)}",
+            "range": f"({min(points):.3f} to {max(points):.3f})",
+            "found": f"with a sensitivity at 1 FP per frame of {mean('training_frames', FOUND)}",
+            "validation": (
+                f"against {mean('validation_frames', PG)} and {mean('validation_frames', FOUND)} on their "
+                "validation frames"
+            ),
+        }
+
+    earlier, shipped = fit("release6_fit.json"), fit("fit.json")
+    assert (
+        f"in {earlier['points']} of them on average {earlier['range']} {earlier['found']}, "
+        f"{earlier['validation']}"
+    ) in training_doc
+    assert (
+        f"point at a lesion in {shipped['points']} of their training frames {shipped['range']} "
+        f"{shipped['found']}, past the goal, {shipped['validation']}"
+    ) in training_doc
+
+
+def test_held_out_fits_as_measured(training_doc: str) -> None:
+    short, long = (_result(name)["folds"][0] for name in ("fit_holdout.json", "fit_holdout_56.json"))
+    trained, held_out = long["training_frames"], long["validation_frames"]
+    assert (
+        f"{_with_ci(trained['pointing_game'], trained['pointing_game_ci95'])} of its own training frames "
+        f"with a sensitivity at 1 FP per frame of {trained['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+    assert (
+        f"against {short['training_frames']['pointing_game']:.3f} and "
+        f"{short['training_frames']['sensitivity_at_1_fp']:.3f} at 28 epochs"
+    ) in training_doc
+    assert (
+        f"only from {short['validation_frames']['pointing_game']:.3f} to "
+        f"{_with_ci(held_out['pointing_game'], held_out['pointing_game_ci95'])} and from "
+        f"{short['validation_frames']['sensitivity_at_1_fp']:.3f} to {held_out['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+
+
+def test_label_agreement_as_measured(training_doc: str) -> None:
+    found = _result("annotation_agreement.json")
+    assert f"ARCADE's {found['pairs']} near-duplicate pairs" in training_doc
+    assert f"in {_with_ci(found['pointing_game'], found['ci95']['pointing_game'])} of frames" in training_doc
+    assert (
+        f"find {_with_ci(found['sensitivity'], found['ci95']['sensitivity'])} of its lesions" in training_doc
+    )
+    assert f"at {found['false_positives_per_frame']:.2f} false positives per frame" in training_doc
+
+
+def test_pixel_identical_pairs_as_listed(training_doc: str) -> None:
+    """The pixel-identical near-duplicates whose boxes differ, with each twin's number of boxes."""
+    identical = _result("annotation_agreement.json")["pixel_identical_pairs"]
+    differing = [pair for pair in identical if not pair["boxes_agree"]]
+    assert (
+        f"{len(differing)} of its {len(identical)} pixel-identical pairs carry different boxes"
+        in training_doc
+    )
+
+    def twins(pair: dict) -> list[tuple[str, str]]:
+        """Each frame's name and its number of boxes in words, as the guide names them."""
+        counts = zip(pair["frames"], pair["boxes"], strict=True)
+        return [(Path(frame).name, NUMBER_WORDS[boxes]) for frame, boxes in counts]
+
+    (a, a_boxes), (b, b_boxes) = twins(differing[0])
+    (c, c_boxes), (d, d_boxes) = twins(differing[1])
+    assert (
+        f"(train `{a}` has {a_boxes} where its twin val `{b}` has {b_boxes}; train `{c}` has {c_boxes}, its "
+        f"twin `{d}` {d_boxes})"
+    ) in training_doc
+
+
+@pytest.mark.parametrize("evaluation", ["danilov-keyframes", "danilov-keyframes-release6"])
+def test_danilov_key_frames_as_measured(training_doc: str, evaluation: str) -> None:
+    heatmap = _heatmap(evaluation)
+    hits = round(heatmap["pointing_game"] * heatmap["n_images"])
+    assert (
+        f"in {hits} of {heatmap['n_images']} ({heatmap['pointing_game']:.3f}; by run {_by_run(heatmap)}), "
+        f"sensitivity at 1 FP per frame {heatmap['sensitivity_at_1_fp']:.3f}"
+    ) in training_doc
+
+
+def test_readme_numbers_as_measured(readme: str) -> None:
+    """The README's measured numbers: what test-time views cost, and what averaging seeds gained."""
+    views = _paired("training_stage1_views.json", RELEASE_5_STAGE1, FOUND)
+    assert (
+        f"release 5's stage 1 fold models lose {-views['mean']:.2f} of their sensitivity at 1 FP per frame "
+        "with them"
+    ) in readme
+    averaged = _heatmap("ensemble-gain/release6-ensemble-of-3")[PG]
+    alone = [_heatmap(f"ensemble-gain/release6-seed-{seed}")[PG] for seed in range(3)]
+    assert (
+        f"three seeds of release 6's stage 1 averaged point at a lesion in {averaged:.3f} of the val frames "
+        f"against {min(alone):.3f}-{max(alone):.3f} alone"
+    ) in readme
