@@ -82,6 +82,10 @@ for seed in 1 2; do
         > "runs/arcade-heatmap-zoom-broad-seed$seed.log" 2>&1
     cp "runs/arcade-heatmap-zoom-broad-seed$seed/results.json" "results/arcade/training_stage1_broad_seed$seed.json"
 done
+# the shipped stage 1 with seed 1 on the same folds: its training noise, and release 7's change (twice as long)
+# against release 6's seed-1 run above (cross-validated)
+stenoscope train configs/arcade-heatmap-zoom-56-seed1.yaml --json > runs/arcade-heatmap-zoom-56-seed1.log 2>&1
+cp runs/arcade-heatmap-zoom-56-seed1/results.json results/arcade/training_stage1_56_seed1.json
 # release 6's stage 1 with heat-map targets broader still (cross-validated)
 stenoscope train configs/arcade-heatmap-zoom-sigma05.yaml --json > runs/arcade-heatmap-zoom-sigma05.log 2>&1
 cp runs/arcade-heatmap-zoom-sigma05/results.json results/arcade/training_stage1_sigma05.json

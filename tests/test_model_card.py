@@ -392,6 +392,40 @@ def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(result
     assert row[1] == "-0.200 (-0.200 to -0.200)"
 
 
+def test_each_procedures_reruns_give_their_own_noise_and_a_shared_run_is_listed_once(results: Path) -> None:
+    from stenoscope.evaluate.model_card import SHIPPED_STAGE1_SEED1
+
+    held_out = json.loads((results / "holdout.json").read_text())
+    _without_cv_studies(results)
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    seed = json.loads((results / "training.json").read_text())["config"]["seed"]
+
+    def write(name: str, pointing: list[float], run_seed: int) -> None:
+        run = _cv_run(held_out, pointing)
+        run["config"] |= {"seed": run_seed, "split_seed": seed}
+        (results / name).write_text(json.dumps(run))
+
+    write(RELEASE_6_STAGE1, [0.5, 0.6, 0.7], seed)
+    write(SHIPPED_STAGE1_SEED1, [0.6, 0.6, 0.6], seed + 1)  # the shipped run minus it: 0, +0.1, +0.2
+    write("training_stage1_broad_seed1.json", [0.4, 0.5, 0.6], seed + 1)  # release 6's run minus it: +0.1
+    section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+    noise = "trained again on the same folds) moves these paired differences by up to"
+    assert f"(the run of the shipped stage 1 {noise} 0.100" in section
+    assert f"(the run of release 6's stage 1 {noise} 0.100, with 1 of 4" in section
+    table = section[: section.index("Paired by fold")]
+    assert table.count(f"seed {seed + 1} on the same folds") == 2  # release 6's seed-1 run once, not twice
+    paired = section[section.index("Paired by fold") :]
+    # release 6's seed-1 run against the shipped stage 1's: 0.6 minus 0.4/0.5/0.6 in the three folds
+    [row] = [
+        line.split(" | ")
+        for line in paired.splitlines()
+        if line.startswith("| release 6's stage 1 alone, trained again with another seed (")
+        and ", against the shipped stage 1 alone, trained again" in line
+    ]
+    assert row[1] == "+0.100 (-0.148 to +0.348)"
+
+
 def test_a_change_run_with_three_seeds_gets_an_interval_across_the_seeds(results: Path) -> None:
     held_out = json.loads((results / "holdout.json").read_text())
     _without_cv_studies(results)

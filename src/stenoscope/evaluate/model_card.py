@@ -1277,12 +1277,15 @@ RELEASE_5_TARGETS = "release 5's heat-map targets, half as broad"
 MIN_SEEDS = 3  # a change's seed runs the card pools into one across-seed interval
 RELEASE_5_STAGE1 = "release5_training_stage1.json"
 RELEASE_6_STAGE1 = "release6_training_stage1.json"
+SHIPPED_STAGE1_SEED1 = "training_stage1_56_seed1.json"
 
 # Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
 # the shipped model's row: the earlier releases, the shipped stage 1 alone, release 6's stage 1 with broader
-# targets still and trained again with other seeds (training noise), release 5's stage 1 with the seeds of
-# those runs (release 6's change across seeds), then the changes tried on release 5's stage 1, each paired
-# with that run.
+# targets still, the shipped stage 1 and release 6's trained again with other seeds (training noise), release
+# 6's seed-1 run against the shipped stage 1's (release 7's change on another seed; a file in two studies is
+# one row of the first table, named by its first study), release 5's stage 1 with the seeds of release 6's
+# runs (release 6's change across seeds), then the changes tried on release 5's stage 1, each paired with
+# that run.
 CV_STUDIES = (
     Study(
         "release6_training.json",
@@ -1345,6 +1348,13 @@ CV_STUDIES = (
         _target_width,
         reference=RELEASE_6_STAGE1,
     ),
+    Study(
+        SHIPPED_STAGE1_SEED1,
+        "the shipped stage 1 alone, trained again with another seed (training noise alone)",
+        "`configs/arcade-heatmap-zoom-56-seed1.yaml`",
+        _target_width_seed,
+        noise=True,
+    ),
     *(
         Study(
             f"training_stage1_broad_seed{seed}.json",
@@ -1355,6 +1365,13 @@ CV_STUDIES = (
             reference=RELEASE_6_STAGE1,
         )
         for seed in (1, 2)
+    ),
+    Study(
+        "training_stage1_broad_seed1.json",
+        "release 6's stage 1 alone, trained again with another seed",
+        "`configs/arcade-heatmap-zoom-broad-seed1.yaml`",
+        _target_width_seed,
+        reference=SHIPPED_STAGE1_SEED1,
     ),
     *(
         Study(
@@ -1431,7 +1448,8 @@ def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[
     found = [(study, run) for study, run in found if run and _split(run) == _split(training)]
     if not found or len(training["folds"]) == 1:
         return []
-    how = "; ".join(f"{study.change}: {study.configs}" for study, _ in found)
+    listed = _first_by_file(found).values()
+    how = "; ".join(f"{study.change}: {study.configs}" for study, _ in listed)
     return [
         "## Comparisons (grouped cross-validation)",
         "",
@@ -1442,10 +1460,18 @@ def _cv_comparison_section(results_dir: Path, training: dict[str, Any]) -> list[
         "Grad-CAM: pointing game | Grad-CAM: sensitivity at 1 FP |",
         "|---|---:|---:|---:|---:|---:|",
         _comparison_row("shipped model (both stages)", _fold_mean(training)),
-        *[_comparison_row(study.label(run), _fold_mean(run)) for study, run in found],
+        *[_comparison_row(study.label(run), _fold_mean(run)) for study, run in listed],
         "",
         *_paired_table(training, found),
     ]
+
+
+def _first_by_file(found: list[tuple[Study, dict[str, Any]]]) -> dict[str, tuple[Study, dict[str, Any]]]:
+    """Each run once, under the first study that names its file (a run can pair in two studies)."""
+    first: dict[str, tuple[Study, dict[str, Any]]] = {}
+    for study, run in found:
+        first.setdefault(study.file, (study, run))
+    return first
 
 
 def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
@@ -1457,8 +1483,9 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
 
     shipped = heat(training)
-    by_file = {study.file: (study, run) for study, run in found}
-    rows, noise, noise_runs, noise_of = [], [], 0, "the shipped stage 1"
+    by_file = _first_by_file(found)
+    rows: list[str] = []
+    noise: dict[str, tuple[list[dict[str, Any]], int]] = {}  # whose runs trained again -> spreads, runs
     seeds: dict[str, list[list[dict[str, Any]]]] = {}
     for study, run in found:
         label, ours = study.label(run), shipped
@@ -1480,10 +1507,13 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         if study.replicates:
             seeds.setdefault(study.replicates, []).append(spreads)
         if study.noise:
-            noise += spreads
-            noise_runs += 1
-            if study.reference:
-                noise_of = by_file[study.reference][0].change.removesuffix(" alone")
+            trained_again = (
+                by_file[study.reference][0].change.removesuffix(" alone")
+                if study.reference
+                else "the shipped stage 1"
+            )
+            earlier, runs = noise.get(trained_again, ([], 0))
+            noise[trained_again] = (earlier + spreads, runs + 1)
     if not rows:
         return []
     return [
@@ -1497,7 +1527,11 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         *rows,
         "",
         *_across_seeds_table(seeds),
-        *_noise_lines(noise, noise_runs, noise_of),
+        *(
+            line
+            for trained_again, (spreads, runs) in noise.items()
+            for line in _noise_lines(spreads, runs, trained_again)
+        ),
     ]
 
 
