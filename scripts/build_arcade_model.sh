@@ -38,6 +38,7 @@ stenoscope publish runs/arcade-zoom --card configs/arcade-card.yaml --results re
     --time-log runs/arcade-zoom.log --external "$DANILOV"
 cp runs/arcade-heatmap-zoom/results.json results/arcade/training_stage1.json
 python scripts/heatmap_fit.py configs/arcade-heatmap-zoom.yaml runs/arcade-heatmap-zoom results/arcade/fit.json
+python scripts/rerank_peaks.py configs/arcade-heatmap-zoom.yaml runs/arcade-zoom results/arcade/rerank.json
 python scripts/annotation_agreement.py ../shared/data/arcade-stenosis results/arcade/annotation_agreement.json
 python benchmarks/shipped_model.py --threads 2
 # every frame, region crops, and the 5 key frames of each run (the frames `stenoscope analyze` reports on)

@@ -443,6 +443,29 @@ def test_release_7_key_frames_by_run_as_measured(training_doc: str) -> None:
     ) in training_doc
 
 
+def test_reranked_peaks_as_measured(training_doc: str) -> None:
+    """scripts/rerank_peaks.py: the shipped procedure's CV fold models with their peaks ranked another way,
+    paired by fold with ranking by height; and the region AUC the classifier reaches under the CV."""
+    rules = _result("rerank.json")["rules"]
+    for rule, phrase in (
+        ("height x dense probability within 8 px", "the pointing game moves by "),
+        ("dense probability alone", "by the dense probability alone, "),
+        ("smoothed height", "smoothed over 4 px, "),
+    ):
+        pointing, found = (rules[rule][key]["paired"] for key in (PG, FOUND))
+        assert (
+            f"{phrase}{_difference(pointing)}"
+            + (" and the sensitivity at 1 FP per frame by " if phrase.startswith("the") else " and ")
+            + _difference(found)
+        ) in training_doc
+    assert all(
+        _holds_zero(rules["height x dense probability within 8 px"][key]["paired"]["ci95"])
+        for key in (PG, FOUND)
+    )
+    auc = _result("training.json")["summary"]["auc"]["mean"]
+    assert f"(region AUC {auc:.3f} under the CV)" in training_doc
+
+
 def test_shipped_procedure_held_out_as_measured(training_doc: str) -> None:
     """Release 6's train-CV ensemble and its fold models on all ARCADE val frames, against the reference."""
     heatmap = _heatmap("ensemble-gain/release6-cv-ensemble-of-5")
