@@ -671,3 +671,58 @@ def test_readme_numbers_as_measured(readme: str) -> None:
         f"three seeds of release 6's stage 1 averaged point at a lesion in {averaged:.3f} of the val frames "
         f"against {min(alone):.3f}-{max(alone):.3f} alone"
     ) in readme
+
+
+def _table(text: str, header: str) -> list[list[str]]:
+    """The rows (cells stripped) of the Markdown table whose header line starts with ``header``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def keyframe_benchmark() -> str:
+    return (ROOT / "benchmarks" / "results" / "keyframes.md").read_text(encoding="utf-8")
+
+
+def test_keyframe_speeds_as_benchmarked(keyframe_benchmark: str, readme: str) -> None:
+    """docs/keyframes.md's speed table is benchmarks/keyframes.py's, rounded; the README's "over 100x"."""
+    measured = _table(keyframe_benchmark, "| clip | default s |")
+    quoted = _table((ROOT / "docs" / "keyframes.md").read_text(encoding="utf-8"), "| clip | default s |")
+    assert len(quoted) == len(measured)
+    for (clip, default, paper, ratio, *_), (name, *numbers) in zip(measured, quoted, strict=True):
+        assert clip.endswith(f"({name.split(', ')[1]})")  # the same clip: its frames x height x width
+        assert numbers == [f"{float(default):.2f}", paper, ratio]
+    slowest = min(float(row[3].removesuffix("x")) for row in measured)
+    assert slowest > 100 and "over 100x faster" in readme
+
+
+def test_keyframe_accuracy_as_benchmarked(keyframe_benchmark: str) -> None:
+    """docs/keyframes.md's accuracy table and its one miss are the benchmark's, over the same 30 runs."""
+    measured = _table(keyframe_benchmark, "| method | runs |")
+    quoted = _table((ROOT / "docs" / "keyframes.md").read_text(encoding="utf-8"), "| method | all runs")
+    for method, row in zip(("default", "paper"), quoted, strict=True):
+        everything, middle, outside = (line for line in measured if line[0] == method)
+        within_two = everything[4].split(" / ")[2]
+        assert row == [
+            method,
+            f"{everything[2]} (max {everything[3]})",
+            middle[2],
+            outside[2],
+            within_two,
+        ]
+    runs = _table(keyframe_benchmark, "| seed | text overlay |")
+    misses = [
+        (seed, int(default) - int(truth))
+        for seed, _, truth, default, _ in runs
+        if abs(int(default) - int(truth)) > 2
+    ]
+    [(seed, late)] = misses
+    doc = _folded("docs/keyframes.md")
+    assert f"The default's one miss by more than 2 frames (seed {seed}, {late} frames late)" in doc
+    assert f"over {len(runs)} seeded runs (seeds 0..{len(runs) - 1}," in doc
