@@ -185,3 +185,35 @@ def test_key_frame_evaluation_takes_analyzes_method_and_count(danilov_dir, cli, 
     )
     assert unknown.code != 0 and "unknown key-frame method 'best'" in unknown.err
     assert len(unknown.err.strip().splitlines()) == 1
+
+
+def test_readme_demo_paragraph_as_the_demo_measures_it(tmp_path) -> None:
+    """The README describes the demo run as the shipped model sees it: every number in that paragraph is
+    measured here from the demo's report and ground truth (distances from the lesion box's centre)."""
+    import json
+    import math
+
+    from stenoscope.report.demo import run_demo
+
+    result = run_demo(tmp_path)
+    report, truth = result.report, json.loads(result.truth_path.read_text(encoding="utf-8"))
+    [lesion] = truth["stenoses"]
+    x, y, w, h = lesion["boxes"][report.key_frame]
+    key = next(frame for frame in report.frames if frame.index == report.key_frame)
+
+    def away(peak) -> str:
+        return f"{round(math.hypot(peak.x - (x + w / 2), peak.y - (y + h / 2)))} px"
+
+    heat, cam = key.peaks, key.gradcam_peaks
+    decision = report.decision
+    assert (decision.votes, decision.n_votes) == (0, 5)  # "none of the five key frames votes stenosis"
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert all(peak.y < y for peak in (heat[1], cam[0]))  # "above the lesion"
+    assert (
+        f"The synthetic lesion ({round(lesion['degree'])} % diameter reduction) sits on the RCA's mid "
+        f"segment: in the key frame ({report.key_frame}) the model's strongest heat-map peak lies on the "
+        f"proximal RCA, {away(heat[0])} away, its second on the mid segment {away(heat[1])} above the lesion "
+        f"(Grad-CAM's strongest peak {away(cam[0])} above it), and none of the five key frames votes "
+        f"stenosis (mean probability {decision.probability:.2f}, threshold {decision.threshold:.3f})"
+    ) in readme
+    assert lesion["vessel"] == "RCA" and result.lesion_peak_rank is None  # "the synthetic lesion is missed"
