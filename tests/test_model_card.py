@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -392,20 +393,28 @@ def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(result
     assert row[1] == "-0.200 (-0.200 to -0.200)"
 
 
-def test_each_procedures_reruns_give_their_own_noise_and_a_shared_run_is_listed_once(results: Path) -> None:
-    from stenoscope.evaluate.model_card import SHIPPED_STAGE1_SEED1
-
+def _seed_runs(results: Path, **config: object) -> tuple[int, Callable[..., None]]:
+    """Leaves only the shipped run and its stage 1 (pointing games 0.6/0.7/0.8) in the results folder; returns
+    their seed and a writer of cross-validated runs on their folds with the given pointing games, seed and
+    ``config`` entries (a call's own entries replace them)."""
     held_out = json.loads((results / "holdout.json").read_text())
     _without_cv_studies(results)
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
     seed = json.loads((results / "training.json").read_text())["config"]["seed"]
 
-    def write(name: str, pointing: list[float], run_seed: int) -> None:
+    def write(name: str, pointing: list[float], run_seed: int, **own: object) -> None:
         run = _cv_run(held_out, pointing)
-        run["config"] |= {"seed": run_seed, "split_seed": seed}
+        run["config"] |= {"seed": run_seed, "split_seed": seed, **config, **own}
         (results / name).write_text(json.dumps(run))
 
+    return seed, write
+
+
+def test_each_procedures_reruns_give_their_own_noise_and_a_shared_run_is_listed_once(results: Path) -> None:
+    from stenoscope.evaluate.model_card import SHIPPED_STAGE1_SEED1
+
+    seed, write = _seed_runs(results)
     write(RELEASE_6_STAGE1, [0.5, 0.6, 0.7], seed)
     write(SHIPPED_STAGE1_SEED1, [0.6, 0.6, 0.6], seed + 1)  # the shipped run minus it: 0, +0.1, +0.2
     write("training_stage1_broad_seed1.json", [0.4, 0.5, 0.6], seed + 1)  # release 6's run minus it: +0.1
@@ -427,19 +436,9 @@ def test_each_procedures_reruns_give_their_own_noise_and_a_shared_run_is_listed_
 
 
 def test_a_change_run_with_three_seeds_gets_an_interval_across_the_seeds(results: Path) -> None:
-    held_out = json.loads((results / "holdout.json").read_text())
-    _without_cv_studies(results)
-    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
-    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
-    seed = json.loads((results / "training.json").read_text())["config"]["seed"]
-
-    def write(file: str, pointing: list[float], run_seed: int) -> None:
-        run = _cv_run(held_out, pointing)
-        run["config"] |= {"seed": run_seed, "split_seed": seed, "heatmap": {"sigma_scale": 0.15}}
-        (results / file).write_text(json.dumps(run))
-
+    seed, write = _seed_runs(results, heatmap={"sigma_scale": 0.15})
     # each seed of release 6's procedure minus release 5's run of that seed: -0.1, -0.2 and 0.0 in every fold
-    (results / RELEASE_6_STAGE1).write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    write(RELEASE_6_STAGE1, [0.6, 0.7, 0.8], seed, heatmap={"sigma_scale": 0.3})
     write("release5_training_stage1.json", [0.7, 0.8, 0.9], seed)
     write("training_stage1_broad_seed1.json", [0.5, 0.5, 0.5], 1)
     write("release5_training_stage1_seed1.json", [0.7, 0.7, 0.7], 1)
