@@ -1485,7 +1485,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
     shipped = heat(training)
     by_file = _first_by_file(found)
     rows: list[str] = []
-    noise: dict[str, tuple[list[dict[str, Any]], int]] = {}  # whose runs trained again -> spreads, runs
+    noise: dict[str, list[list[dict[str, Any]]]] = {}  # whose runs were trained again -> each rerun's spreads
     seeds: dict[str, list[list[dict[str, Any]]]] = {}
     for study, run in found:
         label, ours = study.label(run), shipped
@@ -1512,8 +1512,7 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
                 if study.reference
                 else "the shipped stage 1"
             )
-            earlier, runs = noise.get(trained_again, ([], 0))
-            noise[trained_again] = (earlier + spreads, runs + 1)
+            noise.setdefault(trained_again, []).append(spreads)
     if not rows:
         return []
     return [
@@ -1529,8 +1528,10 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         *_across_seeds_table(seeds),
         *(
             line
-            for trained_again, (spreads, runs) in noise.items()
-            for line in _noise_lines(spreads, runs, trained_again)
+            for trained_again, reruns in noise.items()
+            for line in _noise_lines(
+                [spread for rerun in reruns for spread in rerun], len(reruns), trained_again
+            )
         ),
     ]
 
