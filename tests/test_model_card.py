@@ -362,6 +362,13 @@ def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Pat
     assert rows[0][2] == "+0.000 (+0.000 to +0.000)"  # the same sensitivities in every fold
     # a run with other folds cannot be paired and gets no row
     assert "| the shipped stage 1 alone" not in paired
+    # the shipped stage 1 on the same folds is the shipped model's own heat map: listed, not self-paired
+    (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
+    section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+    listed, paired = section.split("Paired by fold")
+    assert "\n| the shipped stage 1 alone (" in listed
+    assert "| the shipped stage 1 alone" not in paired
+    assert "| release 3's stage 1 alone" in paired
 
 
 def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(results: Path) -> None:
@@ -378,8 +385,8 @@ def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(result
     (results / "release5_training_stage1_seed1.json").write_text(json.dumps(earlier))
 
     def paired_rows() -> list[list[str]]:
-        paired = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
-        paired = paired[paired.index("Paired by fold") :]
+        section = _section(render_model_card(results), "Comparisons (grouped cross-validation)")
+        paired = section.partition("Paired by fold")[2]
         earlier_row = "| release 5's stage 1 alone, trained with another seed"
         return [line.split(" | ") for line in paired.splitlines() if line.startswith(earlier_row)]
 

@@ -1477,7 +1477,9 @@ def _first_by_file(found: list[tuple[Study, dict[str, Any]]]) -> dict[str, tuple
 def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, Any]]]) -> list[str]:
     """The shipped model's heat map minus each run's, fold by fold: the folds are the same frames, so how hard
     a fold is cancels and the interval is the one that says whether the difference is real. A study with a
-    reference pairs with that run instead (the same change made to another seed)."""
+    reference pairs with that run instead (the same change made to another seed). A run whose heat map
+    measures the same as the shipped model's in every fold is that heat map (the shipped stage 1) and gets no
+    row: a difference of exactly 0 says nothing."""
 
     def heat(run: dict[str, Any]) -> list[dict[str, Any]]:
         return [(fold.get("localisation") or {}).get("heatmap") or {} for fold in run["folds"]]
@@ -1498,10 +1500,13 @@ def _paired_table(training: dict[str, Any], found: list[tuple[Study, dict[str, A
         theirs = heat(run)
         if len(theirs) != len(ours) or not all(theirs) or not all(ours):
             continue
-        spreads = [
-            mean_sd([mine[key] - other[key] for mine, other in zip(ours, theirs, strict=True)])
+        differences = [
+            [mine[key] - other[key] for mine, other in zip(ours, theirs, strict=True)]
             for key in LOCALISATION_KEYS
         ]
+        if not study.reference and not any(any(by_fold) for by_fold in differences):
+            continue  # the shipped model's own heat map (stage 2 leaves that head alone): nothing to pair
+        spreads = [mean_sd(by_fold) for by_fold in differences]
         cells = [_difference(spread) for spread in spreads]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
         if study.replicates:
