@@ -19,6 +19,7 @@ RESULTS = ROOT / "results" / "arcade"
 RELEASE_4_STAGE1 = "release4_training_stage1.json"
 RELEASE_5_STAGE1 = "release5_training_stage1.json"
 RELEASE_6_STAGE1 = "release6_training_stage1.json"
+SHIPPED_STAGE1_SEED1 = "training_stage1_56_seed1.json"
 # the heat-map numbers the card pairs fold by fold, in its tables' order; the guide quotes the first and third
 HEAT_KEYS = ("pointing_game", "sensitivity_at_0.5_fp", "sensitivity_at_1_fp", "sensitivity_at_2_fp")
 PG, FOUND = HEAT_KEYS[0], HEAT_KEYS[2]
@@ -170,6 +171,29 @@ def test_training_noise_as_measured(training_doc: str) -> None:
     assert (
         training_doc.count(f"than the {largest:.3f} that training noise alone moves these differences") == 2
     )
+
+    release7 = _rerun_noise("training_stage1.json", [SHIPPED_STAGE1_SEED1])
+    assert all(_holds_zero(spread["ci95"]) for spread in release7)
+    assert (
+        f"with seed 1 by up to {max(abs(spread['mean']) for spread in release7):.3f}, again with no "
+        "interval excluding 0"
+    ) in training_doc
+
+
+def test_longer_stage1_on_another_seed_as_measured(training_doc: str) -> None:
+    """Release 7's change (stage 1 twice as long) made again with seed 1: both seed-1 runs on the same
+    folds, paired; the gains exceed both releases' training noise."""
+    seed1 = {key: _cv(SHIPPED_STAGE1_SEED1, key)["mean"] for key in (PG, FOUND)}
+    gains = [_paired(SHIPPED_STAGE1_SEED1, "training_stage1_broad_seed1.json", key) for key in (PG, FOUND)]
+    assert (
+        f"pointed at a lesion in {seed1[PG]:.3f} of frames with a sensitivity at 1 FP per frame of "
+        f"{seed1[FOUND]:.3f}, and paired with release 6's seed-1 run the gains are {_difference(gains[0])} "
+        f"and {_difference(gains[1])}, both larger than either release's training noise"
+    ) in training_doc
+    noise = _rerun_noise("training_stage1.json", [SHIPPED_STAGE1_SEED1]) + _rerun_noise(
+        RELEASE_6_STAGE1, [f"training_stage1_broad_seed{seed}.json" for seed in (1, 2)]
+    )
+    assert min(gain["mean"] for gain in gains) > max(abs(spread["mean"]) for spread in noise)
 
 
 def test_zoom_held_out_as_measured(training_doc: str) -> None:
