@@ -158,6 +158,9 @@ for release in release7:arcade-train-cv release6:arcade-train-cv-release6; do
             --out "results/arcade/ensemble-gain/${release%%:*}-cv-$model" --json > /dev/null
     done
 done
+# a CNN trained on the heat map's own peaks (hit against miss) re-ranking them, measured under the CV and on
+# the held-out frames with the train-CV fold models and ensemble above (not yet part of the shipped model)
+python scripts/peak_ranker.py results/arcade/peak_ranker.json
 # release 3's procedure, cross-validated and held out: the card's comparison rows
 stenoscope train configs/arcade-heatmap.yaml --json > runs/arcade.log 2>&1
 stenoscope train configs/arcade.yaml --json >> runs/arcade.log 2>&1

@@ -490,6 +490,43 @@ def test_reranked_peaks_as_measured(training_doc: str) -> None:
     assert f"(region AUC {auc:.3f} under the CV)" in training_doc
 
 
+def test_peak_ranker_as_measured(training_doc: str) -> None:
+    """scripts/peak_ranker.py: a CNN trained on the heat map's own out-of-fold peaks re-ranks them, under the
+    CV (paired by fold) and on the held-out frames (paired bootstrap), each with ranker seeds 0-2."""
+    ranker = _result("peak_ranker.json")
+    cv, held_out = ranker["cv"], ranker["held_out"]
+    seeds = sorted(cv["by_seed"])
+    assert seeds == sorted(held_out["by_seed"]) == ["0", "1", "2"]
+    assert ranker["window"] == 48 and cv["height"][PG] == _cv("training_stage1.json", PG)["mean"]
+    for key, phrase in (
+        (PG, "raise the pointing game from"),
+        (FOUND, "and the sensitivity at 1 FP per frame from"),
+    ):
+        reranked = _and([cv["by_seed"][seed][key]["mean"] for seed in seeds])
+        paired = "; ".join(_listed(cv["by_seed"][seed][key]["paired"]) for seed in seeds)
+        opening = "(paired by fold: " if key == PG else "("
+        assert f"{phrase} {cv['height'][key]:.3f} to {reranked} {opening}{paired})" in training_doc
+    gains = ", ".join(_to(held_out["by_seed"][seed]["pointing_game_gain_ci95"]) for seed in seeds)
+    assert all(_holds_zero(held_out["by_seed"][seed]["pointing_game_gain_ci95"]) for seed in seeds)
+    assert (
+        f"pointing game rises from {held_out['height'][PG]:.3f} to "
+        f"{_and([held_out['by_seed'][seed][PG] for seed in seeds])} (its gain's bootstrap interval over "
+        f"frames: {gains}) and the sensitivity at 1 FP per frame from {held_out['height'][FOUND]:.3f} to "
+        f"{_and([held_out['by_seed'][seed][FOUND] for seed in seeds])}"
+    ) in training_doc
+    moved = [cv["by_seed"][seed][key]["paired"]["mean"] for seed in seeds for key in (PG, FOUND)] + [
+        held_out["by_seed"][seed][key] - held_out["height"][key] for seed in seeds for key in (PG, FOUND)
+    ]
+    assert f"by {min(moved):.3f} to {max(moved):.3f}: under the CV level with the reference's" in training_doc
+    reference = _result("baseline.json")
+    assert f"{reference[PG]:.3f} / {reference[FOUND]:.3f}, not clearly past it" in training_doc
+    assert all(
+        cv["by_seed"][seed][PG]["mean"] >= reference[PG] - 0.01
+        and cv["by_seed"][seed][FOUND]["mean"] > reference[FOUND]
+        for seed in seeds
+    )
+
+
 def _train_cv(release: str) -> tuple[dict, list[float], list[float]]:
     """A release's train-CV ensemble on all ARCADE val frames, and its fold models' pointing games and
     sensitivities at 1 FP per frame there."""
