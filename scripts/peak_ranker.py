@@ -33,7 +33,12 @@ from torch import nn
 from stenoscope._fs import write_text_atomic
 from stenoscope.data._base import SampleDataset
 from stenoscope.data.transforms import Compose, Resize
-from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, localisation_metrics
+from stenoscope.evaluate.evaluate import (
+    LOCALISATION_METRICS,
+    MAX_PEAKS,
+    PEAK_THRESHOLD,
+    localisation_metrics,
+)
 from stenoscope.evaluate.metrics import HIT_MARGIN, bootstrap_ci, mean_sd, pointing_game
 from stenoscope.explain import find_peaks
 from stenoscope.models import load_model
@@ -49,13 +54,7 @@ WINDOW = 48  # px of the model's input grid around a peak (96 px of a 512 px ARC
 EPOCHS = 15
 BATCH = 64
 SEEDS = (0, 1, 2)
-KEYS = (
-    "pointing_game",
-    "pointing_game_top3",
-    "sensitivity_at_0.5_fp",
-    "sensitivity_at_1_fp",
-    "sensitivity_at_2_fp",
-)
+KEYS = LOCALISATION_METRICS
 
 Frame = dict[str, Any]  # peaks (x, y, height in the frame's pixels), their crops, hit flags, boxes
 

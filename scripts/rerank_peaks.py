@@ -27,7 +27,12 @@ from scipy import ndimage
 from stenoscope._fs import write_text_atomic
 from stenoscope.data._base import SampleDataset
 from stenoscope.data.transforms import Compose, Resize
-from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, localisation_metrics
+from stenoscope.evaluate.evaluate import (
+    LOCALISATION_METRICS,
+    MAX_PEAKS,
+    PEAK_THRESHOLD,
+    localisation_metrics,
+)
 from stenoscope.evaluate.metrics import mean_sd
 from stenoscope.explain import find_peaks
 from stenoscope.models import load_model
@@ -37,13 +42,7 @@ from stenoscope.train.loop import make_batch
 
 NEAR = 8  # px of the model's input grid: the dense map's maximum this close to a peak
 SMOOTHING = 4.0  # px: Gaussian sigma of the smoothed heat map
-KEYS = (
-    "pointing_game",
-    "pointing_game_top3",
-    "sensitivity_at_0.5_fp",
-    "sensitivity_at_1_fp",
-    "sensitivity_at_2_fp",
-)
+KEYS = LOCALISATION_METRICS
 
 # each rule scores a peak from its features: height, dense probability at it, dense maximum near it, smoothed
 RULES: dict[str, Callable[[dict[str, float]], float]] = {

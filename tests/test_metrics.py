@@ -149,13 +149,16 @@ def test_roc_png_and_mean_sd(tmp_path):
 
 
 def test_localisation_lists_each_run_when_frames_come_from_a_few_runs():
-    from stenoscope.evaluate.evaluate import GROUPS_LISTED, localisation_metrics
+    from stenoscope.evaluate.evaluate import GROUPS_LISTED, LOCALISATION_METRICS, localisation_metrics
 
     box = np.array([[0.0, 0.0, 10.0, 10.0]])
     hit, miss = [(5.0, 5.0, 0.9)], [(60.0, 60.0, 0.9), (5.0, 5.0, 0.5)]
     peaks = [hit, hit, hit, miss, miss, [(5.0, 5.0, 0.95)]]
     groups = ["run_a", "run_a", "run_a", "run_b", "run_b", "run_b"]
     result = localisation_metrics(peaks, [box] * 6, n_boot=50, seed=0, groups=groups)
+    # the numbers the measuring scripts read are those reported, each with its interval, and only those
+    numbers = [key for key in result if isinstance(result[key], float) and f"{key}_ci95" in result]
+    assert tuple(numbers) == LOCALISATION_METRICS
     assert result["pointing_game"] == pytest.approx(4 / 6)
     assert result["pointing_game_top3"] == 1.0  # each miss's second peak hits
     assert result["pointing_game_top3_ci95"] == [1.0, 1.0]

@@ -41,6 +41,11 @@ PEAK_THRESHOLD = 0.02  # low: FROC needs weak peaks too; the operating points pi
 MAX_PEAKS = 10
 TOP_PEAKS = 3  # also scored: is a lesion among the 3 strongest peaks (whatever their scores)?
 POINTING_GAMES = (("pointing_game", 1), (f"pointing_game_top{TOP_PEAKS}", TOP_PEAKS))  # (key, peaks checked)
+# the numbers localisation_metrics reports (each also with a "_ci95" interval), in its order
+LOCALISATION_METRICS = (
+    *(key for key, _ in POINTING_GAMES),
+    *(f"sensitivity_at_{rate:g}_fp" for rate in FP_RATES),
+)
 GROUPS_LISTED = 20  # at most this many groups (a few cine runs, not ARCADE's near-duplicate sets) get rows
 
 PeakList = list[tuple[float, float, float]]
