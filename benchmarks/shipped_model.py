@@ -3,7 +3,8 @@
 Run: ``python benchmarks/shipped_model.py [--threads 2] [--repeats 10]``; writes
 ``benchmarks/results/shipped_model.md`` and ``results/arcade/speed.json`` (read by the model card).
 Each call resizes the frames to the model's working size (``train_long_side``), runs the frame rule,
-the heat-map head and Grad-CAM, the way ``stenoscope analyze`` does per key frame batch. Times are the
+the heat-map head with its peaks (re-scored by the peak ranker when the model has one) and Grad-CAM, the way
+``stenoscope analyze`` does per key frame batch. Times are the
 median (and the best) of ``repeats`` runs after one warm-up, on a real ARCADE frame when ``../shared`` is
 present (speed does not depend on the pixels).
 """
@@ -22,7 +23,13 @@ from _machine import cpu_name, seconds
 from stenoscope._fs import write_text_atomic
 from stenoscope.explain import GradCAM
 from stenoscope.models import load_model
-from stenoscope.report.pipeline import model_metadata, to_model_input, working_size
+from stenoscope.report.pipeline import (
+    HEAD_PEAK_THRESHOLD,
+    MAX_PEAKS,
+    model_metadata,
+    to_model_input,
+    working_size,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "shipped_model.md"
@@ -52,15 +59,19 @@ def main() -> None:
     size = working_size(FRAME_SIZE, FRAME_SIZE, model, int(long_side))
     frame = a_frame()
 
-    def run(frames: np.ndarray, net: torch.nn.Module = model) -> None:
+    threshold = float(model_metadata(model).get("peak_threshold", HEAD_PEAK_THRESHOLD))
+
+    def run(frames: np.ndarray, net: torch.nn.Module = model, rank: bool = True) -> None:
         x = to_model_input(frames, net, size)
         with torch.no_grad():
             net.frame_probability(x)
-            net.lesion_map(x)
+            net.lesion_peaks(x, threshold, MAX_PEAKS, rank=rank)
         with GradCAM(net) as cam:
             cam(x)
 
     one = seconds(lambda: run(frame[None]), args.repeats)
+    ranker = getattr(model, "peak_ranker", None)
+    unranked = seconds(lambda: run(frame[None], rank=False), args.repeats) if ranker is not None else None
     five = seconds(lambda: run(np.repeat(frame[None], KEY_FRAMES, axis=0)), max(1, args.repeats // 2))
     # an ensemble's cost against one of its members, measured in the same run
     members = list(getattr(model, "members", []))
@@ -73,7 +84,7 @@ def main() -> None:
             f"Seconds per call, median (best) of {args.repeats} runs after a warm-up: "
             f"{FRAME_SIZE}x{FRAME_SIZE} grey frames resized to the model's working size "
             f"{size[0]}x{size[1]}, frame probability + "
-            "heat-map head + Grad-CAM (as `analyze` runs its key frames); "
+            "heat-map head and its peaks + Grad-CAM (as `analyze` runs its key frames); "
             f"`torch.set_num_threads({args.threads})`.",
             f"Machine: {cpu_name()}, torch {torch.__version__}, {stamp} (shared with other jobs that add "
             "noise: the best time shows the floor).",
@@ -82,6 +93,11 @@ def main() -> None:
             "|---|---:|",
             f"| 1 frame | {one[0]:.3f} ({one[1]:.3f}) |",
             f"| {KEY_FRAMES} key frames (one batch) | {five[0]:.3f} ({five[1]:.3f}) |",
+            *(
+                [f"| 1 frame, peaks by height alone (no ranker) | {unranked[0]:.3f} ({unranked[1]:.3f}) |"]
+                if unranked
+                else []
+            ),
             *(
                 [
                     f"| 1 frame, one of the ensemble's {len(members)} members alone | {member[0]:.3f} "
@@ -105,6 +121,7 @@ def main() -> None:
         "key_frames_seconds": five[0],
         "ensemble_members": len(members),
         "one_member_one_frame_seconds": member[0] if member else None,
+        "one_frame_without_ranker_seconds": unranked[0] if unranked else None,
     }
     write_text_atomic(CARD_RESULTS, json.dumps(speed, indent=2) + "\n")
     print(text)

@@ -1,5 +1,6 @@
 """Whether a small CNN trained on the heat map's own peaks, hit against miss, ranks them better than their
-height: the classic second stage of a detector cascade, measured before it is built into the model.
+height: the classic second stage of a detector cascade, measured with three ranker seeds before it was built
+into the model (``stenoscope train-ranker``, whose ranker and training this script uses).
 
 The lesion lies among the heat map's 3 strongest peaks far more often than at its strongest, and the
 classification head's dense probability does not order them better (``scripts/rerank_peaks.py``): it was
@@ -41,57 +42,21 @@ from stenoscope.evaluate.evaluate import (
 )
 from stenoscope.evaluate.metrics import HIT_MARGIN, bootstrap_ci, mean_sd, pointing_game
 from stenoscope.explain import find_peaks
-from stenoscope.models import load_model
+from stenoscope.models import PeakRanker, load_model
+from stenoscope.models.ranker import WINDOW, peak_windows
 from stenoscope.train.config import load_config
 from stenoscope.train.cv import load_training_data, training_splits
 from stenoscope.train.loop import make_batch
+from stenoscope.train.ranker import EPOCHS, RankerSamples, fit_ranker
 
 ROOT = Path(__file__).resolve().parents[1]
 CV = ("configs/arcade-heatmap-zoom.yaml", "runs/arcade-heatmap-zoom")  # the shipped stage 1's CV
 TRAIN_CV = ("configs/arcade-train-cv-heatmap.yaml", "runs/arcade-train-cv-heatmap")  # on train alone
 TRAIN_CV_ENSEMBLE = "runs/arcade-train-cv/ensemble.safetensors"
-WINDOW = 48  # px of the model's input grid around a peak (96 px of a 512 px ARCADE frame)
-EPOCHS = 15
-BATCH = 64
 SEEDS = (0, 1, 2)
 KEYS = LOCALISATION_METRICS
 
 Frame = dict[str, Any]  # peaks (x, y, height in the frame's pixels), their crops, hit flags, boxes
-
-
-def ranker() -> nn.Module:
-    """A small CNN: 48 px crop -> logit that the peak lies on a lesion."""
-
-    def block(width_in: int, width_out: int) -> nn.Sequential:
-        return nn.Sequential(
-            nn.Conv2d(width_in, width_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width_out),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width_out, width_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width_out),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-        )
-
-    return nn.Sequential(
-        block(1, 16),
-        block(16, 32),
-        block(32, 64),
-        block(64, 96),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(0.3),
-        nn.Linear(96, 1),
-    )
-
-
-def crops(image: np.ndarray, points: list[tuple[int, int]]) -> np.ndarray:
-    """Windows of the model input around each peak (reflected at the borders), each standardised."""
-    half = WINDOW // 2
-    padded = np.pad(image, half, mode="reflect")
-    windows = np.stack([padded[y : y + WINDOW, x : x + WINDOW] for x, y in points]).astype(np.float32)
-    mean = windows.mean(axis=(1, 2), keepdims=True)
-    return (windows - mean) / (windows.std(axis=(1, 2), keepdims=True) + 1e-3)
 
 
 def frame_peaks(model: nn.Module, frames: SampleDataset, size: int) -> list[Frame]:
@@ -110,9 +75,7 @@ def frame_peaks(model: nn.Module, frames: SampleDataset, size: int) -> list[Fram
         found.append(
             {
                 "points": points,
-                "crops": crops(batch.images[0, 0].numpy(), [(peak.x, peak.y) for peak in peaks])
-                if peaks
-                else np.zeros((0, WINDOW, WINDOW), np.float32),
+                "crops": peak_windows(batch.images[0, 0], [(peak.x, peak.y) for peak in peaks], WINDOW),
                 "hits": np.array([_hits(x, y, boxes) for x, y, _ in points], dtype=bool),
                 "boxes": boxes,
             }
@@ -124,48 +87,18 @@ def _hits(x: float, y: float, boxes: np.ndarray) -> bool:
     return pointing_game([[(x, y, 1.0)]], [boxes], HIT_MARGIN) == 1.0
 
 
-def _views(x: torch.Tensor) -> list[torch.Tensor]:
-    """The 8 rotations and mirrors of a batch of crops: a vessel segment has no preferred direction."""
-    turns = [torch.rot90(x, k, (2, 3)) for k in range(4)]
-    return turns + [torch.flip(turn, (3,)) for turn in turns]
+def fit(frames: list[Frame], seed: int) -> PeakRanker:
+    hits = torch.from_numpy(np.concatenate([frame["hits"] for frame in frames]).astype(np.float32))
+    return fit_ranker(RankerSamples(torch.cat([frame["crops"] for frame in frames]), hits), seed, EPOCHS)
 
 
-def fit(frames: list[Frame], seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(np.concatenate([frame["crops"] for frame in frames]))[:, None]
-    y = torch.from_numpy(np.concatenate([frame["hits"] for frame in frames]).astype(np.float32))
-    model = ranker()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
-    steps = EPOCHS * (len(x) // BATCH)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
-    balance = (1 - y.mean()) / y.mean()  # about 3 misses per hit
-    model.train()
-    for _ in range(EPOCHS):
-        order = rng.permutation(len(x))
-        for start in range(0, len(order) - BATCH + 1, BATCH):
-            chosen = order[start : start + BATCH]
-            batch = _views(x[chosen])[int(rng.integers(8))]
-            loss = nn.functional.binary_cross_entropy_with_logits(
-                model(batch)[:, 0], y[chosen], pos_weight=balance
-            )
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-    return model.eval()
-
-
-def reranked(model: nn.Module, frames: list[Frame]) -> list[Frame]:
+def reranked(model: PeakRanker, frames: list[Frame]) -> list[Frame]:
     """The frames with each peak's height multiplied by the ranker's probability (mean over the 8 views)."""
     out = []
     for frame in frames:
         points = frame["points"].copy()
         if len(points):
-            x = torch.from_numpy(frame["crops"])[:, None]
-            with torch.no_grad():
-                logits = torch.stack([model(view)[:, 0] for view in _views(x)]).mean(0)
-            points[:, 2] *= torch.sigmoid(logits).numpy()
+            points[:, 2] *= model.probability(frame["crops"]).numpy()
         out.append(frame | {"points": points})
     return out
 

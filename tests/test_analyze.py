@@ -190,3 +190,28 @@ def test_analyze_accepts_an_in_memory_clip(model_file):
     clip = stenoscope.synthesize(seed=5, n_frames=6, size=96).clip
     report = stenoscope.analyze(stenoscope.Clip(clip.frames), model=model_file, long_side=96)
     assert report.input == "<in-memory clip>" and report.to_json()["n_frames"] == 6
+
+
+def test_analyze_reports_the_peaks_a_peak_ranker_rescored(model_file):
+    """Reports take their peaks from the model's own rule, ``lesion_peaks``: with a ranker that says 0.5
+    for every window, the same places at half the height."""
+    import torch
+
+    import stenoscope
+    from stenoscope.models import PeakRanker, load_model
+
+    clip = stenoscope.synthesize(seed=5, n_frames=6, size=128).clip
+    plain, ranked = load_model(model_file), load_model(model_file)
+    ranked.peak_ranker = PeakRanker().eval()
+    with torch.no_grad():
+        ranked.peak_ranker.head[-1].weight.zero_()
+        ranked.peak_ranker.head[-1].bias.zero_()  # sigmoid(0) = 0.5
+    for model in (plain, ranked):  # the untrained head's map lies near 0.1: keep its halved peaks too
+        model.checkpoint_metadata = {"peak_threshold": 0.02}
+    options = {"long_side": 96, "clip_heatmaps": False}
+    before = stenoscope.analyze(clip, model=plain, **options).frames
+    halved = stenoscope.analyze(clip, model=ranked, **options).frames
+    for mine, theirs in zip(halved, before, strict=True):
+        assert theirs.peaks and all(0 <= p.x < 128 and 0 <= p.y < 128 for p in theirs.peaks)
+        assert [(p.x, p.y) for p in mine.peaks] == [(p.x, p.y) for p in theirs.peaks]
+        assert [p.score for p in mine.peaks] == pytest.approx([0.5 * p.score for p in theirs.peaks], rel=1e-4)

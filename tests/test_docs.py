@@ -8,7 +8,6 @@ fold; ``<name>/evaluation.json`` is one ``stenoscope evaluate`` output."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -499,11 +498,11 @@ def test_peak_ranker_as_measured(training_doc: str) -> None:
     seeds = sorted(cv["by_seed"])
     assert seeds == sorted(held_out["by_seed"]) == ["0", "1", "2"]
     assert ranker["window"] == 48 and cv["height"][PG] == _cv("training_stage1.json", PG)["mean"]
-    spec = importlib.util.spec_from_file_location("peak_ranker", ROOT / "scripts" / "peak_ranker.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    weights = sum(weight.numel() for weight in script.ranker().parameters())
-    assert f"A small CNN ({weights / 1e6:.2f} M weights) looks at a {script.WINDOW} px window" in training_doc
+    from stenoscope.models import PeakRanker
+
+    cnn = PeakRanker()
+    weights = sum(weight.numel() for weight in cnn.parameters())
+    assert f"A small CNN ({weights / 1e6:.2f} M weights) looks at a {cnn.window} px window" in training_doc
     for key, phrase in (
         (PG, "raise the pointing game from"),
         (FOUND, "and the sensitivity at 1 FP per frame from"),

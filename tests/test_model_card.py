@@ -328,6 +328,9 @@ def test_procedure_differences_name_training_settings_only():
 def test_a_held_out_split_of_an_earlier_procedure_is_named_as_such(results: Path) -> None:
     from stenoscope.evaluate.model_card import HELD_OUT_RELEASE
 
+    training = json.loads((results / "training.json").read_text())
+    training.pop("peak_ranker", None)  # the shipped run without its third stage: the held-out procedure's
+    (results / "training.json").write_text(json.dumps(training))
     assert "Protocol: the shipped procedure in two stages" in render_model_card(results)
     here = json.loads((results / "holdout_stage1.json").read_text())["config"]["augment"].get("zoom", 0)
     stage = json.loads((results / "training_stage1.json").read_text())
@@ -352,7 +355,7 @@ def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Pat
     (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8])))
     _without_cv_studies(results)
     (results / "training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.6, 0.7, 0.8, 0.9])))
-    (results / "release3_training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.8])))
+    (results / "release3_training.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.8])))
     card = render_model_card(results)
     paired = card[card.index("Paired by fold") :]
     paired = paired[: paired.index("\n## ")]
@@ -368,7 +371,19 @@ def test_cross_validated_comparisons_pair_the_heat_map_fold_by_fold(results: Pat
     listed, paired = section.split("Paired by fold")
     assert "\n| the shipped stage 1 alone (" in listed
     assert "| the shipped stage 1 alone" not in paired
-    assert "| release 3's stage 1 alone" in paired
+
+    # since release 8 the shipped model re-ranks its peaks: the shipped stage 1 pairs with it (the ranker's
+    # gain), and a stage 1 run pairs with the shipped stage 1, not with the re-ranked model
+    (results / "training.json").write_text(json.dumps(_cv_run(held_out, [0.7, 0.8, 0.9])))
+    (results / "release3_training_stage1.json").write_text(json.dumps(_cv_run(held_out, [0.5, 0.6, 0.8])))
+    paired = _section(render_model_card(results), "Comparisons (grouped cross-validation)").split("Paired")[1]
+    cells = [line.split(" | ") for line in paired.splitlines() if line.startswith("| ")]
+    rows = {row[0]: row[1] for row in cells}
+    [stage1] = [cells for label, cells in rows.items() if label.startswith("| the shipped stage 1 alone")]
+    assert stage1 == "+0.100 (+0.100 to +0.100)"
+    [release3] = [label for label in rows if label.startswith("| release 3's stage 1 alone")]
+    assert ", against the shipped stage 1 alone" in release3
+    assert rows[release3] == "+0.067 (-0.077 to +0.210)"
 
 
 def test_a_study_with_a_reference_pairs_with_that_run_not_the_shipped_one(results: Path) -> None:
@@ -694,3 +709,27 @@ def test_the_published_card_facts_are_the_card_config() -> None:
 
     config = yaml.safe_load((RESULTS.parents[1] / "configs" / "arcade-card.yaml").read_text(encoding="utf-8"))
     assert json.loads((RESULTS / "model.json").read_text(encoding="utf-8"))["card"] == config
+
+
+def test_a_peak_ranker_is_described_where_the_shipped_run_has_one(results: Path) -> None:
+    record = {"window": 48, "epochs": 15, "seed": 0, "parameters": 210737, "peaks": 11709}
+    record |= {"hit_share": 0.241, "wall_seconds": 1110.9, "cpu_seconds": 2049.3, "threads": 2}
+    training = json.loads((results / "training.json").read_text())
+    model = json.loads((results / "model.json").read_text())
+    for ranker in (None, record):
+        training["peak_ranker"], model["peak_ranker"] = ranker, ranker
+        (results / "training.json").write_text(json.dumps(training))
+        (results / "model.json").write_text(json.dumps(model))
+        card = render_model_card(results)
+        held_out = _section(card, "Held-out evaluation: ARCADE `val`")
+        described = (
+            "- Stage 3 (`stenoscope train-ranker`): a peak ranker, a small CNN (0.21 M weights) that sees a "
+            "48 px window of the model's input around a heat-map peak, trained hit against miss (15 epochs, "
+            "seed 0, one of the window's 8 rotations and mirrors per step) on the 11709 peaks the fold "
+            "models found on their own validation frames (24% of them hits)"
+        )
+        assert (described in card) == (ranker is not None)
+        assert ("It took 18.5 min wall, 34.2 min CPU" in card) == (ranker is not None)
+        assert ("are re-scored by the peak ranker (Training, stage 3)" in card) == (ranker is not None)
+        # a held-out single model has no out-of-fold peaks: its procedure is never the shipped one
+        assert ("stage 3 (`stenoscope train-ranker`): none here" in held_out) == (ranker is not None)

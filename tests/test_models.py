@@ -440,6 +440,87 @@ def test_lesion_map_averages_its_views_and_the_views_travel_with_the_weights(tmp
         HeatmapViews(scales=(1.0, 10.0))
 
 
+def test_lesion_peaks_without_a_ranker_are_the_heat_maps_own_peaks():
+    from stenoscope.explain import find_peaks
+
+    model = tiny_default(heatmap_head=True)
+    x = torch.randn(2, 1, 64, 72)
+    with torch.no_grad():
+        found = model.lesion_peaks(x, threshold=0.05, max_peaks=4)
+        maps = model.lesion_map(x)
+    assert found == [find_peaks(heat, 0.05, 4) for heat in maps] and found[0]
+
+
+def test_a_peak_ranker_scales_reorders_and_drops_the_candidates(monkeypatch):
+    """Score = height x the ranker's probability, strongest first, below the threshold dropped."""
+    from stenoscope.models import PeakRanker
+
+    model = tiny_default(heatmap_head=True)
+    x = torch.randn(1, 1, 64, 72)
+    with torch.no_grad():
+        heights = model.lesion_peaks(x, threshold=0.05, max_peaks=3)[0]
+        assert len(heights) == 3
+        model.peak_ranker = PeakRanker().eval()
+        seen = []
+
+        def score(frame: torch.Tensor, points: list) -> torch.Tensor:
+            seen.append((frame, points))
+            return torch.tensor([0.01, 0.5, 1.0])  # the highest peak is a miss, the lowest a sure lesion
+
+        monkeypatch.setattr(model.peak_ranker, "score", score)
+        ranked = model.lesion_peaks(x, threshold=0.05, max_peaks=3)[0]
+        ((frame, points),) = seen  # the frame as prepared, before the model's normalisation
+        torch.testing.assert_close(frame, x[0, 0] * model.preprocess.std + model.preprocess.mean)
+        assert points == [(p.x, p.y) for p in heights]
+        assert [(p.x, p.y) for p in ranked] == [(heights[2].x, heights[2].y), (heights[1].x, heights[1].y)]
+        assert [p.score for p in ranked] == pytest.approx([heights[2].score, heights[1].score * 0.5])
+        assert model.lesion_peaks(x, threshold=0.05, max_peaks=3, rank=False)[0] == heights
+
+
+def test_the_peak_rankers_answer_does_not_depend_on_the_windows_orientation():
+    from stenoscope.models import PeakRanker
+    from stenoscope.models.ranker import peak_windows
+
+    torch.manual_seed(0)
+    ranker = PeakRanker(window=32).eval()
+    image = torch.rand(80, 90)
+    windows = peak_windows(image, [(0, 0), (40, 30), (89, 79)], 32)
+    assert windows.shape == (3, 1, 32, 32)
+    assert windows.mean(dim=(1, 2, 3)).abs().max() < 1e-5  # each window standardised
+    # at the border the window is the image reflected: its centre is the peak's own pixel
+    centre = (image[0, 0] - image[:16, :16].mean()) / image[:16, :16].std(unbiased=False)
+    assert float(windows[0, 0, 16, 16]) == pytest.approx(float(centre), rel=0.05)
+    turned = torch.rot90(windows, 1, (2, 3)).flip(3)
+    torch.testing.assert_close(ranker.probability(turned), ranker.probability(windows), atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="window"):
+        PeakRanker(window=15)
+
+
+def test_peak_rankers_travel_in_the_file_of_a_model_and_of_an_ensemble(tmp_path):
+    from stenoscope.models import PeakRanker
+
+    torch.manual_seed(0)
+    model = tiny_default(heatmap_head=True)
+    model.peak_ranker = PeakRanker(window=32).eval()
+    x = torch.randn(1, 1, 64, 72)
+    loaded = load_model(save_model(model, tmp_path / "one.safetensors"))
+    assert read_model_metadata(tmp_path / "one.safetensors")["peak_ranker"]["window"] == 32
+    with torch.no_grad():
+        assert loaded.lesion_peaks(x, 0.05, 5) == model.lesion_peaks(x, 0.05, 5)
+    ensemble = Ensemble([model, tiny_default(heatmap_head=True)])
+    ensemble.peak_ranker = PeakRanker().eval()
+    path = save_model(ensemble, tmp_path / "ensemble.safetensors", weights_dtype=torch.float16)
+    again = load_model(path)
+    assert again.peak_ranker.window == 48 and again.members[0].peak_ranker.window == 32
+    assert not hasattr(again.members[1], "peak_ranker")
+    with torch.no_grad():
+        expected, found = ensemble.lesion_peaks(x, 0.05, 5)[0], again.lesion_peaks(x, 0.05, 5)[0]
+    assert [(p.x, p.y) for p in found] == [(p.x, p.y) for p in expected]
+    assert [p.score for p in found] == pytest.approx([p.score for p in expected], abs=2e-3)
+    plain = save_model(tiny_default(), tmp_path / "plain.safetensors")
+    assert "peak_ranker" not in read_model_metadata(plain)
+
+
 def test_half_precision_storage_halves_the_file_and_loads_as_float32(tmp_path):
     """How the shipped ensemble fits the 25 MB budget: float16 on disk, float32 in memory, same answers."""
     ensemble = Ensemble(_members(heatmap_head=True)).eval()

@@ -482,9 +482,25 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     assert result.code == 0, result.err
     summary = result.json()["summary"]
     assert {"localisation_heatmap", "localisation_gradcam"} <= set(summary)
-    fold = json.loads((tmp_path / "run" / "results.json").read_text())["folds"][0]
+    before = json.loads((tmp_path / "run" / "results.json").read_text())
+    fold = before["folds"][0]
     assert fold["dataset"]["kind"] == "region"
     assert set(fold["localisation"]) == {"heatmap", "gradcam"}
+
+    # the third stage: each fold model gets a ranker of the other fold's peaks, the ensemble one of both's
+    from stenoscope.models import load_model
+
+    ranked = cli("train-ranker", tmp_path / "run", "--epochs", "1", "--json")
+    assert ranked.code == 0, ranked.err
+    record = ranked.json()
+    assert record["window"] == 48 and record["peaks"] >= 64 and 0 < record["hit_share"] < 1
+    after = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert after["peak_ranker"] == record
+    assert [f["history"] for f in after["folds"]] == [f["history"] for f in before["folds"]]
+    assert load_model(tmp_path / "run" / "fold_1" / "model.safetensors").peak_ranker.window == 48
+    ensemble = load_model(tmp_path / "run" / "ensemble.safetensors")
+    assert ensemble.peak_ranker is not None
+    assert not any(hasattr(member, "peak_ranker") for member in ensemble.members)
 
     evaluated = cli(
         "evaluate", tmp_path / "run" / "ensemble.safetensors", subset, "--json", "--bootstrap", "50"
@@ -514,7 +530,6 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     # published, the ensemble carries a crop threshold set on its training crops, which evaluate then uses
     from stenoscope.data import open_dataset
     from stenoscope.evaluate.evaluate import crops_as_trained
-    from stenoscope.models import load_model
     from stenoscope.train.cv import decision_threshold
     from stenoscope.train.publish import publish_run
 
@@ -524,6 +539,8 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
         tmp_path / "run", tmp_path / "card.yaml", tmp_path / "results", weights_folder=tmp_path / "weights"
     )
     shipped = load_model(published.weights)
+    assert shipped.peak_ranker is not None  # the ranker ships with the ensemble
+    assert json.loads((tmp_path / "results" / "model.json").read_text())["peak_ranker"]["window"] == 48
     # the configured heat-map views travel from the fold models to the ensemble and the published file
     views = {"scales": [1.0, 1.25], "flip": True}
     assert load_model(tmp_path / "run" / "fold_1" / "model.safetensors").heatmap_views.to_dict() == views
@@ -837,3 +854,16 @@ def test_evaluate_names_the_sample_choices_on_an_unknown_one(tmp_path, danilov_d
     path = save_model(create_model("default", **TINY_MODEL["kwargs"]), tmp_path / "tiny.safetensors")
     with pytest.raises(StenoscopeError, match="'frames', 'regions' or 'keyframes', got 'clips'"):
         evaluate_path(path, danilov_dir, format="voc", samples="clips")
+
+
+def test_train_ranker_needs_a_finished_cross_validated_run(cli, tmp_path):
+    missing = cli("train-ranker", tmp_path / "nowhere")
+    assert missing.code == 2 and "not a finished training run" in missing.err
+    assert missing.err.count("\n") == 1
+    held_out = tmp_path / "held-out"
+    held_out.mkdir()
+    results = {"config": {"holdout": "val", "model": TINY_MODEL}, "folds": [{"fold": 1}]}
+    (held_out / "results.json").write_text(json.dumps(results))
+    refused = cli("train-ranker", held_out)
+    assert refused.code == 2 and "needs a cross-validated run" in refused.err
+    assert refused.err.count("\n") == 1

@@ -115,3 +115,28 @@ def train(
                 table.add_row(f"{key}.{inner}", _format(stats))
     Console().print(table)
     Console().print(f"ensemble: {Path(settings.out) / result.files['ensemble']}")
+
+
+@app.command("train-ranker")
+def train_ranker(
+    run: Annotated[Path, typer.Argument(help="A cross-validated run folder of `stenoscope train`.")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the rankers' weights and batches.")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of each ranker.")] = 15,
+    json: Annotated[bool, typer.Option("--json", help="Print the ranker record as one JSON object.")] = False,
+) -> None:
+    """Third stage: train peak rankers on the run's out-of-fold heat-map peaks and evaluate it again."""
+    from stenoscope.train import train_peak_ranker
+
+    record = train_peak_ranker(run, seed=seed, epochs=epochs, show_progress=not json)
+    if json:
+        echo_json(record)
+        return
+    from json import loads
+
+    summary = loads((run / "results.json").read_text(encoding="utf-8"))["summary"]
+    heat = summary.get("localisation_heatmap", {})
+    typer.echo(
+        f"rankers trained on {record['peaks']} peaks ({record['hit_share']:.0%} hits); re-ranked: pointing "
+        f"game {_format(heat.get('pointing_game'))}, sensitivity at 1 FP "
+        f"{_format(heat.get('sensitivity_at_1_fp'))}"
+    )

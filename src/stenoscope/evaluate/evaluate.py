@@ -172,8 +172,8 @@ def collect_peaks(
                 elif cam is not None:
                     probability = float(model.frame_probability(x)[0])
                 if "heatmap" in sources:
-                    lesion = model.lesion_map(x)[0].float().cpu().numpy()
-                    sources["heatmap"].append(_peaks(find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS), scale))
+                    found = model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS)[0]
+                    sources["heatmap"].append(_peaks(found, scale))
             if cam is not None:
                 found = find_peaks(cam(x)[0], PEAK_THRESHOLD, MAX_PEAKS)
                 sources["gradcam"].append([(px, py, s * probability) for px, py, s in _peaks(found, scale)])

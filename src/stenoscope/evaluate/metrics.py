@@ -239,8 +239,8 @@ def clip_accuracy(
 # ---------------------------------------------------------------- localisation
 
 
-def _inside(x: float, y: float, boxes: np.ndarray, margin: float) -> np.ndarray:
-    """Which boxes (``x, y, w, h``, widened by ``margin``) contain the point."""
+def inside_boxes(x: float, y: float, boxes: np.ndarray, margin: float = HIT_MARGIN) -> np.ndarray:
+    """Which boxes (``x, y, w, h``, widened by ``margin``) contain the point: ``.any()`` is a hit."""
     if not len(boxes):
         return np.zeros(0, dtype=bool)
     return (
@@ -269,7 +269,7 @@ def pointing_game(
         if not len(image_boxes):
             continue
         strongest = sorted(image_peaks, key=lambda peak: -peak[2])[:top]
-        hits.append(any(_inside(x, y, image_boxes, margin).any() for x, y, _ in strongest))
+        hits.append(any(inside_boxes(x, y, image_boxes, margin).any() for x, y, _ in strongest))
     return None if not hits else float(np.mean(hits))
 
 

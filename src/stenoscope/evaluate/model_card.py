@@ -151,6 +151,35 @@ def _ranges(distribution: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+def _ranker_lines(ranker: dict[str, Any] | None) -> list[str]:
+    """The third stage (``stenoscope train-ranker``), when the run had one."""
+    if not ranker:
+        return []
+    return [
+        "- Stage 3 (`stenoscope train-ranker`): a peak ranker, a small CNN "
+        f"({ranker['parameters'] / 1e6:.2f} M weights) that sees a {ranker['window']} px window of the "
+        f"model's input around a heat-map peak, trained hit against miss ({ranker['epochs']} epochs, seed "
+        f"{ranker['seed']}, one of the window's 8 rotations and mirrors per step) on the {ranker['peaks']} "
+        f"peaks the fold models found on their own validation frames ({ranker['hit_share']:.0%} of them "
+        "hits): the places the heat map itself confuses with a lesion. Each fold model ranks with a ranker "
+        "trained on the other folds' peaks (so the cross-validated localisation below is measured on frames "
+        "neither saw), the shipped ensemble with one trained on every fold's peaks. It took "
+        f"{ranker['wall_seconds'] / 60:.1f} min wall, {ranker['cpu_seconds'] / 60:.1f} min CPU, the run's "
+        "evaluation again included."
+    ]
+
+
+def _ranked_phrase(model: dict[str, Any]) -> str:
+    if not model.get("peak_ranker"):
+        return ""
+    return (
+        " Its peaks (local maxima, the highest first) are re-scored by the peak ranker (Training, stage 3): "
+        "a peak's score is its height x the ranker's probability that it lies on a lesion, the mean over "
+        "the window's 8 rotations and mirrors (`lesion_peaks`, src/stenoscope/models/_base.py); every peak "
+        "score below is that one."
+    )
+
+
 def _stage_lines(stage: dict[str, Any] | None, config: dict[str, Any]) -> list[str]:
     """What the run started from: the earlier stage's run (``training_stage1.json``) and the dense loss."""
     lines = []
@@ -306,6 +335,7 @@ def _training_section(
         f"widened by {regions.get('dilate')} px and lie mostly on vessels (Frangi vesselness).",
         _samples_line(training["folds"]),
         *_stage_lines(stage, config),
+        *_ranker_lines(training.get("peak_ranker")),
         _synthetic_line(config, synthetic_measured),
         *[f"- {note}" for note in model["card"].get("training_notes", [])],
     ]
@@ -429,11 +459,19 @@ def _external_model_origin(model: str) -> str:
 # cross-validated or held-out number above describes one model, so this measures what the averaging adds.
 # ``stenoscope evaluate`` writes one evaluation.json per model into its subfolders: stage 1 of the held-out
 # procedure of releases 7, 6 and 5 with seeds 0-2, named after the release and seed; and the procedures of
-# releases 7 and 6 as their cross-validation run on train alone (TRAIN_CV_RUNS: prefix -> release and its two
-# configs), named f"{prefix}-fold-{k}" and f"{prefix}-ensemble-of-5": each such ensemble is its release's
+# releases 8, 7 and 6 as their cross-validation run on train alone (TRAIN_CV_RUNS: prefix -> release and its
+# steps), named f"{prefix}-fold-{k}" and f"{prefix}-ensemble-of-5": each such ensemble is its release's
 # shipped file's counterpart that never saw val.
 ENSEMBLE_GAIN = "ensemble-gain"
 TRAIN_CV_RUNS = {
+    "release8-cv": (
+        "release 8",
+        (
+            "configs/arcade-train-cv-heatmap.yaml",
+            "configs/arcade-train-cv.yaml",
+            "stenoscope train-ranker runs/arcade-train-cv",
+        ),
+    ),
     "release7-cv": ("release 7", ("configs/arcade-train-cv-heatmap.yaml", "configs/arcade-train-cv.yaml")),
     "release6-cv": (
         "release 6",
@@ -460,7 +498,7 @@ def _ensemble_section(results_dir: Path, baseline: dict[str, Any] | None) -> lis
         if f"{prefix}-ensemble-of-5" in by_name
     }
     runs = [
-        f"`{prefix}-*`, {release}'s procedure (`{configs[0]}`, then `{configs[1]}`)"
+        f"`{prefix}-*`, {release}'s procedure (" + ", then ".join(f"`{step}`" for step in configs) + ")"
         for prefix, (release, configs) in TRAIN_CV_RUNS.items()
         if prefix in counterparts
     ]
@@ -623,7 +661,7 @@ def render_model_card(results_dir: str | Path) -> str:
         f"{metadata['train_long_side']} px before the model (ARCADE's 512 px frames halved), whatever "
         "their size; peaks and boxes are mapped back to the input's pixels.",
         f"Lesion heat map, in every command: {views_phrase(model.get('heatmap_views') or {})}; each view's "
-        "map is brought back to the frame's grid. Reports mark heat-map peaks "
+        f"map is brought back to the frame's grid.{_ranked_phrase(model)} Reports mark heat-map peaks "
         f"scoring >= {metadata['peak_threshold']:g} (the {metadata['peak_threshold_rule']}). In the tables "
         "below, the pointing game asks whether a frame's strongest peak lies in a lesion box; \"lesion among "
         f'the {TOP_PEAKS} strongest peaks" whether any of its {TOP_PEAKS} strongest does, whatever their '
@@ -668,13 +706,19 @@ def render_model_card(results_dir: str | Path) -> str:
             "",
             f"{speed['threads']} torch threads on {speed['cpu']} (shared with other jobs), median of "
             f"{speed['repeats']} runs (`benchmarks/shipped_model.py`): one {speed['frame_size']}x"
-            f"{speed['frame_size']} frame, forward + Grad-CAM + heat map: "
+            f"{speed['frame_size']} frame, forward + Grad-CAM + heat map and its peaks: "
             f"{speed['one_frame_seconds']:.3f} s; "
             f"{speed['key_frames']} key frames: {speed['key_frames_seconds']:.3f} s."
             + (
                 f" One of the ensemble's {speed['ensemble_members']} members alone, one frame: "
                 f"{speed['one_member_one_frame_seconds']:.3f} s."
                 if speed.get("one_member_one_frame_seconds")
+                else ""
+            )
+            + (
+                " The same frame with its peaks ranked by height alone (the peak ranker left out): "
+                f"{speed['one_frame_without_ranker_seconds']:.3f} s."
+                if speed.get("one_frame_without_ranker_seconds")
                 else ""
             ),
             "",
@@ -983,6 +1027,11 @@ def procedure_differences(shipped: list[dict[str, Any]], held_out: list[dict[str
             if ours.get(key) != theirs.get(key):
                 here, there = json.dumps(theirs.get(key)), json.dumps(ours.get(key))
                 differences.append(f"stage {number} `{key}`: {here} here, {there} shipped")
+    if shipped[-1].get("peak_ranker") and not held_out[-1].get("peak_ranker"):
+        differences.append(
+            "stage 3 (`stenoscope train-ranker`): none here (a single held-out model has no out-of-fold "
+            "peaks to train a peak ranker on), a peak ranker shipped"
+        )
     return differences
 
 
@@ -1280,13 +1329,19 @@ RELEASE_6_STAGE1 = "release6_training_stage1.json"
 SHIPPED_STAGE1_SEED1 = "training_stage1_56_seed1.json"
 
 # Comparisons under the grouped cross-validation itself (each file a cross-validated ``results.json``), after
-# the shipped model's row: the earlier releases, the shipped stage 1 alone, release 6's stage 1 with broader
-# targets still, the shipped stage 1 and release 6's trained again with other seeds (training noise), release
-# 6's seed-1 run against the shipped stage 1's (release 7's change on another seed; a file in two studies is
-# one row of the first table, named by its first study), release 5's stage 1 with the seeds of release 6's
-# runs (release 6's change across seeds), then the changes tried on release 5's stage 1, each paired with
-# that run.
+# the shipped model's row: the earlier releases (release 7: the shipped procedure without its peak ranker),
+# the shipped stage 1 alone, release 6's stage 1 with broader targets still, the shipped stage 1 and release
+# 6's trained again with other seeds (training noise), release 6's seed-1 run against the shipped stage 1's
+# (release 7's change on another seed; a file in two studies is one row of the first table, named by its first
+# study), release 5's stage 1 with the seeds of release 6's runs (release 6's change across seeds), then the
+# changes tried on release 5's stage 1, each paired with that run. Stage 1 runs pair with the shipped stage 1,
+# not the shipped model, whose peaks the ranker re-scores.
 CV_STUDIES = (
+    Study(
+        "release7_training.json",
+        "release 7 (the same two stages, without the peak ranker: peaks ranked by their height)",
+        "`configs/arcade-heatmap-zoom.yaml`, `configs/arcade-zoom.yaml`",
+    ),
     Study(
         "release6_training.json",
         "release 6 (28-epoch bfloat16 stage 1 with zoom and heat-map targets of sigma 0.3, then a neck and "
@@ -1298,6 +1353,7 @@ CV_STUDIES = (
         "release 6's stage 1 alone",
         "`configs/arcade-heatmap-zoom-release6.yaml`",
         _target_width,
+        reference=STAGE1_RESULTS,
     ),
     Study(
         "release5_training.json",
@@ -1323,6 +1379,7 @@ CV_STUDIES = (
         "release 4's stage 1 alone",
         "`configs/arcade-heatmap-long.yaml`",
         _epochs,
+        reference=STAGE1_RESULTS,
     ),
     Study(
         "release3_training.json",
@@ -1334,6 +1391,7 @@ CV_STUDIES = (
         "release 3's stage 1 alone",
         "`configs/arcade-heatmap.yaml`",
         _epochs,
+        reference=STAGE1_RESULTS,
     ),
     Study(
         STAGE1_RESULTS,
@@ -1354,6 +1412,7 @@ CV_STUDIES = (
         "`configs/arcade-heatmap-zoom-56-seed1.yaml`",
         _target_width_seed,
         noise=True,
+        reference=STAGE1_RESULTS,
     ),
     *(
         Study(

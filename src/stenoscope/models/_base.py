@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from stenoscope.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stenoscope.explain.peaks import Peak
 
 Pool = Literal["avg", "max", "lse"]
 
@@ -184,6 +187,39 @@ class StenosisModel(nn.Module):
                 heatmap = heatmap.flip(-1) if flip else heatmap
                 total += F.interpolate(heatmap, size=size, mode="bilinear", align_corners=False)
         return total[:, 0] / len(self.heatmap_views)
+
+    def lesion_peaks(
+        self,
+        x: torch.Tensor,
+        threshold: float,
+        max_peaks: int,
+        lesion: torch.Tensor | None = None,
+        rank: bool = True,
+    ) -> list[list[Peak]]:
+        """THE rule for lesion candidates, per frame of ``x``, strongest first, on ``x``'s pixel grid.
+
+        The ``max_peaks`` highest local maxima of :meth:`lesion_map` at or above ``threshold``; with a
+        ``peak_ranker`` (see :mod:`stenoscope.models.ranker`) each one's score is its height x the ranker's
+        probability that it lies on a lesion, re-sorted, and those that fall below ``threshold`` dropped.
+
+        Args:
+            lesion: ``lesion_map(x)`` when the caller has it already (saves a pass).
+            rank: ``False`` gives the heights alone (what a ranker is trained on).
+        """
+        from stenoscope.explain.peaks import Peak, find_peaks
+
+        maps = self.lesion_map(x) if lesion is None else lesion
+        ranker = getattr(self, "peak_ranker", None) if rank else None
+        found = []
+        for image, heat in zip(x, maps, strict=True):
+            peaks = find_peaks(heat, threshold, max_peaks)
+            if ranker is not None and peaks:
+                frame = image[0] * self.preprocess.std + self.preprocess.mean  # as prepared, before normalise
+                probability = ranker.score(frame, [(peak.x, peak.y) for peak in peaks]).tolist()
+                scored = [Peak(p.x, p.y, p.score * q) for p, q in zip(peaks, probability, strict=True)]
+                peaks = sorted((p for p in scored if p.score >= threshold), key=lambda p: -p.score)
+            found.append(peaks)
+        return found
 
     def frame_probability(self, x: torch.Tensor) -> torch.Tensor:
         """THE rule that turns whole frames ``(B, in_chans, H, W)`` into stenosis probabilities ``(B,)``.

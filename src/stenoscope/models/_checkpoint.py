@@ -6,7 +6,9 @@ The file's header metadata holds one JSON document under the key ``stenoscope``:
      "version": "0.1.0", "metadata": {...user metadata: training data, recipe, metrics...}}
 
 An ensemble stores ``"name": "ensemble"`` and a ``members`` list of ``{name, kwargs, preprocess}``. A model
-whose lesion map averages several views also stores ``"heatmap_views": {"scales": [...], "flip": ...}``.
+whose lesion map averages several views also stores ``"heatmap_views": {"scales": [...], "flip": ...}``;
+one with a peak ranker (:mod:`stenoscope.models.ranker`) stores ``"peak_ranker": {"window": ..., ...}``
+beside its ``name`` (an ensemble's own ranker at the top level, its members' in their entries).
 
 Shipped weights live in ``models/weights/`` (or ``$STENOSCOPE_WEIGHTS_DIR``) beside ``manifest.json``::
 
@@ -33,6 +35,7 @@ from stenoscope.errors import ModelError
 from stenoscope.models._base import HeatmapViews, Preprocess
 from stenoscope.models._registry import create_model
 from stenoscope.models.ensemble import Ensemble
+from stenoscope.models.ranker import PeakRanker
 
 FORMAT = "stenoscope.model/1"
 MANIFEST_SCHEMA = "stenoscope.weights/1"
@@ -51,7 +54,17 @@ def _architecture(model: nn.Module) -> dict[str, Any]:
     name, kwargs = getattr(model, "model_name", None), getattr(model, "model_kwargs", None)
     if name is None or kwargs is None:
         raise ModelError(f"{type(model).__name__} was not built by create_model(), so it cannot be rebuilt")
-    return {"name": name, "kwargs": kwargs, "preprocess": model.preprocess.to_dict()}
+    return {"name": name, "kwargs": kwargs, "preprocess": model.preprocess.to_dict(), **_peak_ranker(model)}
+
+
+def _peak_ranker(model: nn.Module) -> dict[str, Any]:
+    ranker = getattr(model, "peak_ranker", None)
+    return {} if ranker is None else {"peak_ranker": ranker.ranker_kwargs}
+
+
+def _attach_peak_ranker(model: nn.Module, description: dict[str, Any]) -> None:
+    if description.get("peak_ranker"):
+        model.peak_ranker = PeakRanker(**description["peak_ranker"])
 
 
 def _heatmap_views(model: nn.Module) -> dict[str, Any]:
@@ -77,6 +90,7 @@ def save_model(
     if isinstance(model, Ensemble):
         header |= {"name": "ensemble", "members": [_architecture(member) for member in model.members]}
         header["preprocess"] = model.preprocess.to_dict()
+        header |= _peak_ranker(model)
     else:
         header |= _architecture(model)
     header |= _heatmap_views(model)
@@ -117,6 +131,7 @@ def read_model_metadata(path: str | Path) -> dict[str, Any]:
 def _build(architecture: dict[str, Any]) -> nn.Module:
     model = create_model(architecture["name"], **architecture["kwargs"])
     model.preprocess = Preprocess.from_dict(architecture["preprocess"])
+    _attach_peak_ranker(model, architecture)
     return model
 
 
@@ -143,6 +158,7 @@ def load_model(path_or_name: str | Path | None = None, *, device: str | torch.de
     header = read_model_metadata(path)
     if header["name"] == "ensemble":
         model: nn.Module = Ensemble([_build(member) for member in header["members"]])
+        _attach_peak_ranker(model, header)
     else:
         model = _build(header)
     try:

@@ -247,11 +247,38 @@ def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> n
     return maps.detach().clamp(0.0, 1.0).cpu().numpy().astype(np.float32, copy=False)
 
 
-def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[Peak], list[Box]]:
-    from stenoscope.explain import find_peaks, heatmap_boxes
+def _boxes(heatmap: np.ndarray, threshold: float) -> list[Box]:
+    from stenoscope.explain import heatmap_boxes
 
-    level = max(threshold, BOX_LEVEL * float(heatmap.max()))
-    return find_peaks(heatmap, threshold, MAX_PEAKS), heatmap_boxes(heatmap, level)[:MAX_PEAKS]
+    return heatmap_boxes(heatmap, max(threshold, BOX_LEVEL * float(heatmap.max())))[:MAX_PEAKS]
+
+
+def _head_peaks(
+    model: nn.Module,
+    x: torch.Tensor,
+    lesion: torch.Tensor,
+    threshold: float,
+    steps: TrainedSteps,
+    size: tuple[int, int],
+    frame_size: tuple[int, int],
+) -> list[list[Peak]]:
+    """The head's lesion candidates by the model's own rule (``lesion_peaks``: re-ranked when it carries a
+    peak ranker, as evaluation scores them), moved from the model input's grid to the frame's pixels."""
+    x0, y0, _ = steps.crop_window(size) or (0, 0, 0)
+    scale_y, scale_x = frame_size[0] / size[0], frame_size[1] / size[1]
+
+    def moved(peak: Peak) -> Peak:  # pixel centres, as the bilinear resize of the maps maps them
+        column = min(frame_size[1] - 1, max(0, round((peak.x + x0 + 0.5) * scale_x - 0.5)))
+        row = min(frame_size[0] - 1, max(0, round((peak.y + y0 + 0.5) * scale_y - 0.5)))
+        return Peak(column, row, peak.score)
+
+    return [[moved(peak) for peak in peaks] for peaks in model.lesion_peaks(x, threshold, MAX_PEAKS, lesion)]
+
+
+def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[Peak], list[Box]]:
+    from stenoscope.explain import find_peaks
+
+    return find_peaks(heatmap, threshold, MAX_PEAKS), _boxes(heatmap, threshold)
 
 
 def gradcam_maps(model: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -372,15 +399,21 @@ def analyze(
     head_threshold = float(metadata.get("peak_threshold", HEAD_PEAK_THRESHOLD))
     with watch.stage("explain"):
         cams_work = steps.restore(gradcam_maps(model, x), size)
-        primary_work = steps.restore(primary_maps(model, x), size) if has_head else cams_work  # at `size`
+        primary_work, heads, head_peaks = cams_work, None, []
+        if has_head:
+            lesion = primary_maps(model, x)
+            with torch.no_grad():
+                frame_size = (clip.height, clip.width)
+                head_peaks = _head_peaks(model, x, lesion, head_threshold, steps, size, frame_size)
+            primary_work = steps.restore(lesion, size)  # at `size`
+            heads = to_input_grid(primary_work, clip.height, clip.width)
         cams = to_input_grid(cams_work, clip.height, clip.width)
-        heads = to_input_grid(primary_work, clip.height, clip.width) if has_head else None
         frames = []
         for position, index in enumerate(key_frames):
             cam_peaks, cam_boxes = _peaks_and_boxes(cams[position], GRADCAM_PEAK_THRESHOLD)
             if heads is not None:
                 primary = heads[position]
-                peaks, boxes = _peaks_and_boxes(primary, head_threshold)
+                peaks, boxes = head_peaks[position], _boxes(primary, head_threshold)
             else:
                 primary, peaks, boxes = cams[position], cam_peaks, cam_boxes
             frames.append(

@@ -17,6 +17,7 @@ from stenoscope.train.loop import (
     resolve_device,
     spatial_softmax_loss,
 )
+from stenoscope.train.ranker import fit_ranker, ranker_samples, train_peak_ranker
 from stenoscope.train.recipes import RECIPES, Recipe, get_recipe, inference_pipeline
 
 __all__ = [
@@ -31,12 +32,15 @@ __all__ = [
     "config_from_dict",
     "cross_validate",
     "fit",
+    "fit_ranker",
     "gaussian_targets",
     "get_recipe",
     "inference_pipeline",
     "load_config",
     "load_training_data",
     "predict",
+    "ranker_samples",
     "resolve_device",
     "spatial_softmax_loss",
+    "train_peak_ranker",
 ]

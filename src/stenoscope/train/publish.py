@@ -136,8 +136,7 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
     import torch
 
     from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD
-    from stenoscope.evaluate.metrics import HIT_MARGIN
-    from stenoscope.explain import find_peaks
+    from stenoscope.evaluate.metrics import HIT_MARGIN, inside_boxes
     from stenoscope.train.recipes import inference_pipeline
 
     pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
@@ -147,16 +146,9 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
             prepared = pipeline(sample.image, sample.boxes, np.random.default_rng(0))
             margin = HIT_MARGIN * prepared.image.shape[1] / sample.image.shape[1]  # 8 px of the frame
             x = model.preprocess.normalise(torch.from_numpy(prepared.image))
-            lesion = model.lesion_map(x)[0].cpu().numpy()
-            boxes = prepared.boxes
-            for peak in find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS):
-                inside = (
-                    (peak.x >= boxes[:, 0] - margin)
-                    & (peak.x <= boxes[:, 0] + boxes[:, 2] + margin)
-                    & (peak.y >= boxes[:, 1] - margin)
-                    & (peak.y <= boxes[:, 1] + boxes[:, 3] + margin)
-                )
-                scored.append((float(peak.score), bool(inside.any())))
+            for peak in model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS)[0]:
+                hit = inside_boxes(peak.x, peak.y, prepared.boxes, margin).any()
+                scored.append((float(peak.score), bool(hit)))
     scored.sort(key=lambda item: -item[0])
     allowed = PEAK_FP_PER_FRAME * len(frames)
     false_positives, threshold = 0, PEAK_THRESHOLD
@@ -197,6 +189,15 @@ def _card_summary(card: dict[str, Any], results: dict[str, Any]) -> str:
             f"{heat['sensitivity_at_1_fp']:.3f} at 1 false positive per frame."
         )
     return summary + " See MODEL_CARD.md."
+
+
+def _ranker_record(model: Any, results: dict[str, Any]) -> dict[str, Any] | None:
+    """The shipped peak ranker's settings and size, with how the run trained it (``train-ranker``)."""
+    ranker = getattr(model, "peak_ranker", None)
+    if ranker is None:
+        return None
+    parameters = int(sum(p.numel() for p in ranker.parameters()))
+    return results.get("peak_ranker", {}) | ranker.ranker_kwargs | {"parameters": parameters}
 
 
 @dataclass
@@ -297,6 +298,7 @@ def publish_run(
         "members": len(members),
         "parameters": int(sum(p.numel() for p in members[0].parameters())),
         "heatmap_views": model.heatmap_views.to_dict(),
+        "peak_ranker": _ranker_record(model, results),
         "frame_calls": frame_calls,
         "card": card,
         "metadata": described,
