@@ -429,13 +429,13 @@ def test_longer_stage1_held_out_as_measured(training_doc: str) -> None:
 
 
 def test_release_7_external_test_as_measured(training_doc: str) -> None:
-    """The longer stage 1's bullet: the shipped ensemble against release 6's on the Danilov runs."""
-    ours, theirs = _heatmap("danilov-frames"), _heatmap("danilov-frames-release6")
+    """The longer stage 1's bullet: release 7's ensemble against release 6's on the Danilov runs."""
+    ours, theirs = _heatmap("danilov-frames-release7"), _heatmap("danilov-frames-release6")
     assert (
         f"in {ours['pointing_game']:.3f} of frames against release 6's {theirs['pointing_game']:.3f} (by run "
         f"{_by_run(ours)} against {_by_run(theirs)})"
     ) in training_doc
-    ours, theirs = _heatmap("danilov-keyframes"), _heatmap("danilov-keyframes-release6")
+    ours, theirs = _heatmap("danilov-keyframes-release7"), _heatmap("danilov-keyframes-release6")
     top3 = [round(found["pointing_game_top3"] * found["n_images"]) for found in (ours, theirs)]
     assert f"in {top3[0]} of those {ours['n_images']} key frames against {top3[1]}" in training_doc
     auc = [
@@ -446,8 +446,8 @@ def test_release_7_external_test_as_measured(training_doc: str) -> None:
 
 
 def test_release_7_key_frames_by_run_as_measured(training_doc: str) -> None:
-    """Where the shipped model's key-frame hits went against release 6's, run by run."""
-    ours, theirs = _heatmap("danilov-keyframes"), _heatmap("danilov-keyframes-release6")
+    """Where release 7's key-frame hits went against release 6's, run by run."""
+    ours, theirs = _heatmap("danilov-keyframes-release7"), _heatmap("danilov-keyframes-release6")
 
     def hits(found: dict, key: str = PG) -> int:
         """Frames hit, of all or of one run's (a ``by_group`` entry)."""
@@ -532,6 +532,53 @@ def test_peak_ranker_as_measured(training_doc: str) -> None:
     )
 
 
+def test_release_8_peak_ranker_as_measured(training_doc: str) -> None:
+    """The shipped peak ranker (``train-ranker``, seed 0) against release 7: under the CV paired by fold, its
+    train-CV ensemble on all val frames (both exactly scripts/peak_ranker.py's seed 0), the Danilov frames and
+    key frames, and its cost per frame."""
+    script = _result("peak_ranker.json")
+    release7 = "release7_training.json"
+    ours, theirs = _cv("training.json", PG), _cv(release7, PG)
+    found, found_before = _cv("training.json", FOUND), _cv(release7, FOUND)
+    assert [ours["mean"], found["mean"]] == [script["cv"]["by_seed"]["0"][key]["mean"] for key in (PG, FOUND)]
+    assert (
+        f"pointing game {_with_ci(ours['mean'], ours['ci95'])} against release 7's {theirs['mean']:.3f}, "
+        f"paired by fold {_difference(_paired('training.json', release7, PG))}, and "
+        f"sensitivity at 1 FP per frame {_with_ci(found['mean'], found['ci95'])} against "
+        f"{found_before['mean']:.3f}, {_difference(_paired('training.json', release7, FOUND))}"
+    ) in training_doc
+    ours, theirs = _train_cv("release8")[0], _train_cv("release7")[0]
+    assert [ours[PG], ours[FOUND]] == pytest.approx(
+        [script["held_out"]["by_seed"]["0"][k] for k in (PG, FOUND)]
+    )
+    assert (
+        f"points at a lesion in {_with_ci(ours[PG], ours['pointing_game_ci95'])} against release 7's "
+        f"{theirs[PG]:.3f} and finds {_with_ci(ours[FOUND], ours['sensitivity_at_1_fp_ci95'])} of the "
+        f"lesions at 1 FP per frame against {theirs[FOUND]:.3f}"
+    ) in training_doc
+    ours, theirs = _heatmap("danilov-frames"), _heatmap("danilov-frames-release7")
+    assert (
+        f"points at the lesion in {ours[PG]:.3f} of frames against release 7's {theirs[PG]:.3f} (by run "
+        f"{_by_run(ours)} against {_by_run(theirs)}), with a sensitivity at 1 FP per frame of "
+        f"{ours[FOUND]:.3f} against {theirs[FOUND]:.3f}"
+    ) in training_doc
+    ours, theirs = _heatmap("danilov-keyframes"), _heatmap("danilov-keyframes-release7")
+    hits = [
+        round(found[key] * found["n_images"])
+        for found in (ours, theirs)
+        for key in (PG, "pointing_game_top3")
+    ]
+    assert (
+        f"in {hits[0]} of {ours['n_images']} against {hits[2]} (by run {_by_run(ours)}), while a lesion lies "
+        f"among the 3 strongest peaks in {hits[1]} of those {ours['n_images']} against {hits[3]}"
+    ) in training_doc
+    speed = _result("speed.json")
+    assert (
+        f"one 512 px frame takes {speed['one_frame_seconds']:.3f} s with it and "
+        f"{speed['one_frame_without_ranker_seconds']:.3f} s with its peaks ranked by height"
+    ) in training_doc
+
+
 def _train_cv(release: str) -> tuple[dict, list[float], list[float]]:
     """A release's train-CV ensemble on all ARCADE val frames, and its fold models' pointing games and
     sensitivities at 1 FP per frame there."""
@@ -602,7 +649,7 @@ def test_top3_peaks_as_measured(training_doc: str) -> None:
         top3 = _cv(name, "pointing_game_top3")
         return top3["mean"], top3["ci95"], _cv(name, PG)["mean"]
 
-    top3, interval, strongest = cv("training.json")
+    top3, interval, strongest = cv("release7_training.json")
     held_out = _held_out("holdout.json")
     assert (
         f"lies on a lesion in {_with_ci(top3, interval)} of CV frames and "
@@ -623,7 +670,7 @@ def test_top3_peaks_as_measured(training_doc: str) -> None:
         f"{held_out[PG]:.3f}, its train-CV ensemble {ensemble['pointing_game_top3']:.3f} against "
         f"{ensemble[PG]:.3f})"
     ) in training_doc
-    ours, theirs = _heatmap("danilov-frames"), _heatmap("danilov-frames-release6")
+    ours, theirs = _heatmap("danilov-frames-release7"), _heatmap("danilov-frames-release6")
     assert (
         f"on every Danilov frame {ours['pointing_game_top3']:.3f} against {ours[PG]:.3f} (release 6: "
         f"{theirs['pointing_game_top3']:.3f} against {theirs[PG]:.3f})"
@@ -714,7 +761,7 @@ def test_pixel_identical_pairs_as_listed(training_doc: str) -> None:
     ) in training_doc
 
 
-@pytest.mark.parametrize("evaluation", ["danilov-keyframes", "danilov-keyframes-release6"])
+@pytest.mark.parametrize("evaluation", ["danilov-keyframes-release7", "danilov-keyframes-release6"])
 def test_danilov_key_frames_as_measured(training_doc: str, evaluation: str) -> None:
     heatmap = _heatmap(evaluation)
     hits = round(heatmap["pointing_game"] * heatmap["n_images"])

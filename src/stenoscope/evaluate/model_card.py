@@ -441,6 +441,8 @@ EXTERNAL_MODELS = {
     "`configs/arcade-heatmap-long.yaml`, then `configs/arcade-long.yaml`)",
     "runs/stenonet-arcade-release5.safetensors": "release 5's shipped weights (heat-map targets half as "
     "broad: `configs/arcade-heatmap-zoom-release5.yaml`, then `configs/arcade-zoom-release5.yaml`)",
+    "runs/stenonet-arcade-release7.safetensors": "release 7's shipped weights (the same two stages without "
+    "the peak ranker: peaks ranked by their height)",
     "runs/stenonet-arcade-release6.safetensors": "release 6's shipped weights (stage 1 half as long: "
     "`configs/arcade-heatmap-zoom-release6.yaml`, then `configs/arcade-zoom-release6.yaml`)",
     "runs/arcade-heatmap-zoom-domain/ensemble.safetensors": "the 5 cross-validated fold models of release "
