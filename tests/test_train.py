@@ -501,6 +501,13 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     ensemble = load_model(tmp_path / "run" / "ensemble.safetensors")
     assert ensemble.peak_ranker is not None
     assert not any(hasattr(member, "peak_ranker") for member in ensemble.members)
+    # measuring the fold models again keeps the ensemble's ranker and its record
+    again = cli("train", tmp_path / "arcade.yaml", "--out", tmp_path / "run", "--reevaluate", "--json")
+    assert again.code == 0, again.err
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["peak_ranker"] == record
+    kept = load_model(tmp_path / "run" / "ensemble.safetensors").state_dict()
+    assert kept.keys() == ensemble.state_dict().keys()
+    assert all(torch.equal(kept[key], value) for key, value in ensemble.state_dict().items())
 
     evaluated = cli(
         "evaluate", tmp_path / "run" / "ensemble.safetensors", subset, "--json", "--bootstrap", "50"

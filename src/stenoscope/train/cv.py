@@ -544,8 +544,14 @@ def cross_validate(
         title=f"held-out {config.holdout!r}" if config.holdout else f"{config.folds}-fold cross-validation",
     )
     write_text_atomic(out / "predictions.csv", _predictions_csv(rows))
+    ranker, ranker_record = _previous_ranker(out) if reevaluate else (None, None)
+    for model in models:  # fold models' own rankers stay in their files; the ensemble ranks with its own
+        if hasattr(model, "peak_ranker"):
+            del model.peak_ranker
     ensemble = Ensemble(models)
     ensemble.heatmap_views = config.heatmap.views()
+    if ranker is not None:
+        ensemble.peak_ranker = ranker
     training = dict(records[0])
     if training.get("mean_image"):
         # members share one Preprocess, so the ensemble subtracts the average of the folds' mean images
@@ -561,8 +567,22 @@ def cross_validate(
         summary=summary,
         files={"ensemble": "ensemble.safetensors", "roc": "roc.png", "predictions": "predictions.csv"},
     )
-    write_text_atomic(out / "results.json", json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    record = result.to_json() | ({"peak_ranker": ranker_record} if ranker_record else {})
+    write_text_atomic(out / "results.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
     return result
+
+
+def _previous_ranker(out: Path) -> tuple[nn.Module | None, dict[str, Any] | None]:
+    """The run's ensemble peak ranker and its ``results.json`` record (``stenoscope train-ranker``), which
+    re-evaluating the fold models keeps."""
+    from stenoscope.models import load_model
+
+    try:
+        record = json.loads((out / "results.json").read_text(encoding="utf-8")).get("peak_ranker")
+    except (OSError, ValueError):
+        return None, None
+    ranker = getattr(load_model(out / "ensemble.safetensors"), "peak_ranker", None) if record else None
+    return (ranker, record) if ranker is not None else (None, None)
 
 
 def _progress() -> Any:

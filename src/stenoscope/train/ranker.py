@@ -152,8 +152,6 @@ def train_peak_ranker(
         save_model(model, file, **model.checkpoint_metadata)
     cross_validate(config, show_progress=show_progress, reevaluate=True)
     ensemble = load_model(run_dir / results["files"]["ensemble"])
-    for member in ensemble.members:  # the ensemble ranks with its own ranker, trained on every fold's peaks
-        del member.peak_ranker
     every_fold = RankerSamples.join(samples)
     ensemble.peak_ranker = fit_ranker(every_fold, seed, epochs)
     save_model(ensemble, run_dir / results["files"]["ensemble"], **ensemble.checkpoint_metadata)
