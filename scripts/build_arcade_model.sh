@@ -158,26 +158,26 @@ stenoscope evaluate runs/arcade-holdout-seed-ensemble.safetensors "$DANILOV" --f
     --out results/arcade/danilov-frames-holdout-seed-ensemble --json > /dev/null
 # the procedures of releases 7 and 6 as their grouped 5-fold CV on ARCADE train alone: each fold model and
 # their ensemble (the release's shipped file's counterpart that never saw val) on ARCADE val
+# (each fold model and the ensemble of a train-CV run on ARCADE val, named after the release)
+on_val() {
+    local run=$1 release=$2 model path
+    for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do
+        path="$run/ensemble.safetensors"
+        [ "$model" != ensemble-of-5 ] && path="$run/fold_${model#fold-}/model.safetensors"
+        stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
+            --out "results/arcade/ensemble-gain/$release-cv-$model" --json > /dev/null
+    done
+}
 for release in release7:arcade-train-cv release6:arcade-train-cv-release6; do
     run="runs/${release#*:}"
     suffix="${run#runs/arcade-train-cv}"
     stenoscope train "configs/arcade-train-cv-heatmap$suffix.yaml" --json > "$run.log" 2>&1
     stenoscope train "configs/arcade-train-cv$suffix.yaml" --json >> "$run.log" 2>&1
-    for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do
-        path="$run/ensemble.safetensors"
-        [ "$model" != ensemble-of-5 ] && path="$run/fold_${model#fold-}/model.safetensors"
-        stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
-            --out "results/arcade/ensemble-gain/${release%%:*}-cv-$model" --json > /dev/null
-    done
+    on_val "$run" "${release%%:*}"
 done
 # release 8's procedure on train alone: release 7's run above with its third stage, the peak rankers
 stenoscope train-ranker runs/arcade-train-cv --json > runs/arcade-train-cv-ranker.log 2>&1
-for model in fold-1 fold-2 fold-3 fold-4 fold-5 ensemble-of-5; do
-    path="runs/arcade-train-cv/ensemble.safetensors"
-    [ "$model" != ensemble-of-5 ] && path="runs/arcade-train-cv/fold_${model#fold-}/model.safetensors"
-    stenoscope evaluate "$path" ../shared/data/arcade-stenosis/val --format coco \
-        --out "results/arcade/ensemble-gain/release8-cv-$model" --json > /dev/null
-done
+on_val runs/arcade-train-cv release8
 # the peak ranker measured with three ranker seeds under the CV and on the held-out frames, with the stage 1
 # fold models and the train-CV ensemble above (release 8's third stage is its seed 0)
 python scripts/peak_ranker.py results/arcade/peak_ranker.json
