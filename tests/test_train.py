@@ -874,3 +874,23 @@ def test_train_ranker_needs_a_finished_cross_validated_run(cli, tmp_path):
     refused = cli("train-ranker", held_out)
     assert refused.code == 2 and "needs a cross-validated run" in refused.err
     assert refused.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("heatmap_head", "message"), [(False, "no heat-map head"), (True, "frames with boxes")]
+)
+def test_train_ranker_needs_a_heat_map_head_and_frames_with_boxes(
+    cli, tmp_path, ovalle_dir, heatmap_head, message
+):
+    from stenoscope.models import create_model, save_model
+
+    config = load_config(_ovalle_config(tmp_path, ovalle_dir))
+    run = tmp_path / "run"
+    for fold in (1, 2):
+        (run / f"fold_{fold}").mkdir(parents=True)
+        model = create_model("default", heatmap_head=heatmap_head, **TINY_MODEL["kwargs"])
+        save_model(model, run / f"fold_{fold}" / "model.safetensors")
+    results = {"config": config.to_json(), "folds": [{"fold": 1}, {"fold": 2}]}
+    (run / "results.json").write_text(json.dumps(results))
+    refused = cli("train-ranker", run)
+    assert refused.code == 2 and message in refused.err and refused.err.count("\n") == 1

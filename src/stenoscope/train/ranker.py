@@ -136,12 +136,20 @@ def train_peak_ranker(
     if config.threads:
         torch.set_num_threads(config.threads)
     window = window or WINDOW
-    data = load_training_data(config)
     files = [run_dir / f"fold_{number}" / "model.safetensors" for number in range(1, config.folds + 1)]
     missing = [str(file) for file in files if not file.is_file()]
     if missing:
         raise StenoscopeError(f"{missing[0]}: fold model missing (train the run first)")
     models = [load_model(file) for file in files]
+    if not all(getattr(model, "has_heatmap_head", False) for model in models):
+        raise StenoscopeError(
+            "a peak ranker re-scores heat-map peaks: the run's models have no heat-map head"
+        )
+    data = load_training_data(config)
+    if data.base.kind != "frame" or not data.base.has_boxes:
+        raise StenoscopeError(
+            "a peak ranker learns from lesion boxes: the run's data are not frames with boxes"
+        )
     samples = [
         ranker_samples(model, data.base.subset(val), model.checkpoint_metadata["training"], window)
         for model, (_, val) in zip(models, training_splits(config, data.base), strict=True)
