@@ -209,8 +209,10 @@ def test_analyze_reports_the_peaks_a_peak_ranker_rescored(model_file):
     for model in (plain, ranked):  # the untrained head's map lies near 0.1: keep its halved peaks too
         model.checkpoint_metadata = {"peak_threshold": 0.02}
     options = {"long_side": 96, "clip_heatmaps": False}
-    before = stenoscope.analyze(clip, model=plain, **options).frames
-    halved = stenoscope.analyze(clip, model=ranked, **options).frames
+    before, after = (stenoscope.analyze(clip, model=model, **options) for model in (plain, ranked))
+    assert before.heatmaps["peak_score"] == "heat-map height (lesion-centre probability)"
+    assert after.heatmaps["peak_score"] == "heat-map height x the peak ranker's lesion probability"
+    before, halved = before.frames, after.frames
     for mine, theirs in zip(halved, before, strict=True):
         assert theirs.peaks and all(0 <= p.x < 128 and 0 <= p.y < 128 for p in theirs.peaks)
         assert [(p.x, p.y) for p in mine.peaks] == [(p.x, p.y) for p in theirs.peaks]

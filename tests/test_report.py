@@ -208,6 +208,9 @@ def test_html_is_self_contained_with_decision_curve_clip_and_disclaimer(report):
     assert "data:image/gif;base64," in html and html.count("data:image/png;base64,") == 5
     assert "<svg" in html and DISCLAIMER in html and 'id="decision"' in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html
+    # what a peak's score means and from which score peaks are marked
+    rule = f"{report.heatmaps['peak_score']}; peaks marked from {report.heatmaps['peak_threshold']:g}"
+    assert f"<th>peak score</th><td>{rule}</td>" in html
 
 
 def test_out_of_distribution_properties_are_named():

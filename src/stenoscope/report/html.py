@@ -85,6 +85,12 @@ def _row(label: str, value: str) -> str:
     return f"<tr><th>{escape(label)}</th><td>{value}</td></tr>"
 
 
+def _peak_rule(heatmaps: dict) -> str:
+    """What a peak's score is and from which score peaks are marked (report.json's ``heatmaps``)."""
+    rule = heatmaps.get("peak_score") or "map value"
+    return f"{rule}; peaks marked from {heatmaps.get('peak_threshold', 0):g}"
+
+
 def _peaks_text(frame_peaks: list) -> str:
     if not frame_peaks:
         return "none above threshold"
@@ -111,6 +117,7 @@ def render_html(report: Report, keyframe_pngs: dict[int, bytes], gif: bytes | No
             _row("mean probability", f"{decision.probability:.3f}"),
             _row("rule", escape(decision.rule)),
             _row("heat maps", escape(f"{report.heatmaps['source']}; whole clip: {report.heatmaps['clip']}")),
+            _row("peak score", escape(_peak_rule(report.heatmaps))),
             _row("model", f"{escape(model.name)} {escape(model.version or '')} (sha256 {sha})"),
         ]
     )

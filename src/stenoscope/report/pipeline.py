@@ -464,6 +464,7 @@ def analyze(
             "clip": _clip_policy(clip_heatmaps, clip_stride),
             "clip_stride": clip_stride if clip_heatmaps else None,
             "peak_threshold": head_threshold if has_head else GRADCAM_PEAK_THRESHOLD,
+            "peak_score": _peak_score_rule(model, has_head),
             "box_level": f"{BOX_LEVEL:g} x the frame's maximum",
             "display_max": round(display_max, 4),
         },
@@ -472,6 +473,15 @@ def analyze(
         warnings=warnings,
         timings=watch.timings,
     )
+
+
+def _peak_score_rule(model: nn.Module, has_head: bool) -> str:
+    """What a reported peak's score is, so a reader of report.json knows what its threshold applies to."""
+    if not has_head:
+        return "Grad-CAM map value (scaled to [0, 1] per frame)"
+    if getattr(model, "peak_ranker", None) is not None:
+        return "heat-map height x the peak ranker's lesion probability"
+    return "heat-map height (lesion-centre probability)"
 
 
 def _clip_policy(clip_heatmaps: bool, stride: int) -> str:
