@@ -39,14 +39,13 @@ from stenoscope.evaluate.evaluate import (
     MAX_PEAKS,
     PEAK_THRESHOLD,
     localisation_metrics,
+    prepared_frames,
 )
-from stenoscope.evaluate.metrics import HIT_MARGIN, bootstrap_ci, mean_sd, pointing_game
-from stenoscope.explain import find_peaks
+from stenoscope.evaluate.metrics import bootstrap_ci, inside_boxes, mean_sd, pointing_game
 from stenoscope.models import PeakRanker, load_model
 from stenoscope.models.ranker import WINDOW, peak_windows
 from stenoscope.train.config import load_config
 from stenoscope.train.cv import load_training_data, training_splits
-from stenoscope.train.loop import make_batch
 from stenoscope.train.ranker import EPOCHS, RankerSamples, fit_ranker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,30 +60,21 @@ Frame = dict[str, Any]  # peaks (x, y, height in the frame's pixels), their crop
 
 def frame_peaks(model: nn.Module, frames: SampleDataset, size: int) -> list[Frame]:
     """Each frame's heat-map peaks, strongest first, with their crops and whether each hits a lesion."""
-    pipeline, found = Compose([Resize(size)]), []
+    found = []
     model.eval()
-    for index in range(len(frames)):
-        batch = make_batch(frames, [index], pipeline, None)
-        scale = batch.images.shape[-1] / frames[index].image.shape[1]
-        x = model.preprocess.normalise(batch.images)
+    for frame in prepared_frames(model, frames, Compose([Resize(size)])):
         with torch.no_grad():
-            lesion = model.lesion_map(x)[0].float().numpy()
-        peaks = find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS)
-        boxes = batch.boxes[0] / scale
-        points = np.array([(peak.x / scale, peak.y / scale, peak.score) for peak in peaks]).reshape(-1, 3)
+            peaks = model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS, rank=False)[0]
+        points = np.array([(p.x / frame.scale, p.y / frame.scale, p.score) for p in peaks]).reshape(-1, 3)
         found.append(
             {
                 "points": points,
-                "crops": peak_windows(batch.images[0, 0], [(peak.x, peak.y) for peak in peaks], WINDOW),
-                "hits": np.array([_hits(x, y, boxes) for x, y, _ in points], dtype=bool),
-                "boxes": boxes,
+                "crops": peak_windows(frame.image, [(peak.x, peak.y) for peak in peaks], WINDOW),
+                "hits": np.array([inside_boxes(x, y, frame.boxes).any() for x, y, _ in points], dtype=bool),
+                "boxes": frame.boxes,
             }
         )
     return found
-
-
-def _hits(x: float, y: float, boxes: np.ndarray) -> bool:
-    return pointing_game([[(x, y, 1.0)]], [boxes], HIT_MARGIN) == 1.0
 
 
 def fit(frames: list[Frame], seed: int) -> PeakRanker:

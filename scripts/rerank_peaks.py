@@ -32,13 +32,13 @@ from stenoscope.evaluate.evaluate import (
     MAX_PEAKS,
     PEAK_THRESHOLD,
     localisation_metrics,
+    prepared_frames,
 )
 from stenoscope.evaluate.metrics import mean_sd
 from stenoscope.explain import find_peaks
 from stenoscope.models import load_model
 from stenoscope.train.config import load_config
 from stenoscope.train.cv import load_training_data, training_splits
-from stenoscope.train.loop import make_batch
 
 NEAR = 8  # px of the model's input grid: the dense map's maximum this close to a peak
 SMOOTHING = 4.0  # px: Gaussian sigma of the smoothed heat map
@@ -56,11 +56,9 @@ RULES: dict[str, Callable[[dict[str, float]], float]] = {
 
 def frame_peaks(model: torch.nn.Module, frames: SampleDataset, size: int) -> list[dict]:
     """Every frame's heat-map peaks with their features (in the frame's own pixels), and its lesion boxes."""
-    pipeline, found = Compose([Resize(size)]), []
-    for index in range(len(frames)):
-        batch = make_batch(frames, [index], pipeline, None)
-        scale = batch.images.shape[-1] / frames[index].image.shape[1]
-        x = model.preprocess.normalise(batch.images)
+    found = []
+    for frame in prepared_frames(model, frames, Compose([Resize(size)])):
+        x, scale = frame.x, frame.scale
         with torch.no_grad():
             lesion = model.lesion_map(x)[0].float().numpy()
             dense = model.score_map(x)[0].float().numpy()
@@ -77,7 +75,7 @@ def frame_peaks(model: torch.nn.Module, frames: SampleDataset, size: int) -> lis
             }
             for peak in find_peaks(lesion, PEAK_THRESHOLD, MAX_PEAKS)
         ]
-        found.append({"peaks": peaks, "boxes": batch.boxes[0] / scale})
+        found.append({"peaks": peaks, "boxes": frame.boxes})
     return found
 
 

@@ -10,6 +10,7 @@ frame's top peak would score 1 and false positives per image would not be compar
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,39 @@ def clip_metrics(
     return result
 
 
+@dataclass(frozen=True)
+class PreparedFrame:
+    """One frame as evaluation feeds it to a model.
+
+    Attributes:
+        image: the frame after the evaluation transforms (resized, recipe steps), ``(h, w)``, before the
+            model's normalisation.
+        x: the model's input ``(1, C, h, w)``.
+        boxes: the frame's lesion boxes in its own pixels.
+        scale: input pixels per frame pixel: a peak found on ``x`` divided by it lies in the frame's pixels,
+            where the 8 px hit margin applies.
+    """
+
+    image: torch.Tensor
+    x: torch.Tensor
+    boxes: np.ndarray
+    scale: float
+
+
+def prepared_frames(
+    model: nn.Module, frames: SampleDataset, pipeline: Compose, device: torch.device | None = None
+) -> Iterator[PreparedFrame]:
+    """Each frame of ``frames`` transformed by ``pipeline`` (as at training, without randomness) and
+    normalised for ``model``: the one loop behind every localisation measurement."""
+    from stenoscope.train.loop import make_batch
+
+    for index in range(len(frames)):
+        batch = make_batch(frames, [index], pipeline, None)
+        scale = batch.images.shape[-1] / frames[index].image.shape[1]
+        x = model.preprocess.normalise(batch.images.to(device) if device is not None else batch.images)
+        yield PreparedFrame(batch.images[0, 0], x, batch.boxes[0] / scale, scale)
+
+
 def collect_peaks(
     model: nn.Module,
     frames: SampleDataset,
@@ -152,7 +186,6 @@ def collect_peaks(
     collects the heat map's peaks alone (no backward pass per frame).
     """
     from stenoscope.explain import GradCAM, find_peaks
-    from stenoscope.train.loop import make_batch
 
     model.eval()
     sources: dict[str, list[PeakList]] = {"gradcam": []} if gradcam else {}
@@ -160,12 +193,9 @@ def collect_peaks(
         sources["heatmap"] = []
     boxes: list[np.ndarray] = []
     with GradCAM(model) if gradcam else nullcontext() as cam:
-        for index in range(len(frames)):
-            original = frames[index].image
-            batch = make_batch(frames, [index], pipeline, None)
-            scale = batch.images.shape[-1] / original.shape[1]
-            boxes.append(batch.boxes[0] / scale)
-            x = model.preprocess.normalise(batch.images.to(device))
+        for index, frame in enumerate(prepared_frames(model, frames, pipeline, device)):
+            x, scale = frame.x, frame.scale
+            boxes.append(frame.boxes)
             with torch.no_grad():
                 if cam is not None and probabilities is not None:
                     probability = float(probabilities[index])

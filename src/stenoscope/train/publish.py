@@ -135,19 +135,16 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
     """The heat-map peak score of the ``PEAK_FP_PER_FRAME`` operating point on ``frames``."""
     import torch
 
-    from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD
-    from stenoscope.evaluate.metrics import HIT_MARGIN, inside_boxes
+    from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, prepared_frames
+    from stenoscope.evaluate.metrics import inside_boxes
     from stenoscope.train.recipes import inference_pipeline
 
     pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
     scored: list[tuple[float, bool]] = []  # (peak score, hits a lesion box)
     with torch.no_grad():
-        for sample in frames:
-            prepared = pipeline(sample.image, sample.boxes, np.random.default_rng(0))
-            margin = HIT_MARGIN * prepared.image.shape[1] / sample.image.shape[1]  # 8 px of the frame
-            x = model.preprocess.normalise(torch.from_numpy(prepared.image))
-            for peak in model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS)[0]:
-                hit = inside_boxes(peak.x, peak.y, prepared.boxes, margin).any()
+        for frame in prepared_frames(model, frames, pipeline):
+            for peak in model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS)[0]:
+                hit = inside_boxes(peak.x / frame.scale, peak.y / frame.scale, frame.boxes).any()
                 scored.append((float(peak.score), bool(hit)))
     scored.sort(key=lambda item: -item[0])
     allowed = PEAK_FP_PER_FRAME * len(frames)

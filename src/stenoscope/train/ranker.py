@@ -52,8 +52,8 @@ class RankerSamples:
 def ranker_samples(model: nn.Module, frames: Any, training: dict[str, Any], window: int) -> RankerSamples:
     """The heat-map peaks ``model`` finds on ``frames`` (prepared as evaluation prepares them), by height
     alone, with their windows and hit flags: a ranker's training data."""
-    from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD
-    from stenoscope.evaluate.metrics import HIT_MARGIN, inside_boxes
+    from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, prepared_frames
+    from stenoscope.evaluate.metrics import inside_boxes
     from stenoscope.models.ranker import peak_windows
     from stenoscope.train.recipes import inference_pipeline
 
@@ -61,14 +61,11 @@ def ranker_samples(model: nn.Module, frames: Any, training: dict[str, Any], wind
     windows, hits = [], []
     model.eval()
     with torch.no_grad():
-        for sample in frames:
-            prepared = pipeline(sample.image, sample.boxes, np.random.default_rng(0))
-            margin = HIT_MARGIN * prepared.image.shape[-1] / sample.image.shape[-1]  # 8 px of the frame
-            frame = torch.from_numpy(prepared.image)
-            x = model.preprocess.normalise(frame)
-            peaks = model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS, rank=False)[0]
-            windows.append(peak_windows(frame.reshape(x.shape[-2:]), [(p.x, p.y) for p in peaks], window))
-            hits += [bool(inside_boxes(peak.x, peak.y, prepared.boxes, margin).any()) for peak in peaks]
+        for frame in prepared_frames(model, frames, pipeline):
+            peaks = model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS, rank=False)[0]
+            windows.append(peak_windows(frame.image, [(p.x, p.y) for p in peaks], window))
+            found = (inside_boxes(p.x / frame.scale, p.y / frame.scale, frame.boxes).any() for p in peaks)
+            hits += [bool(hit) for hit in found]
     return RankerSamples(torch.cat(windows), torch.tensor(hits, dtype=torch.float32))
 
 
