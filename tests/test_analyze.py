@@ -192,20 +192,26 @@ def test_analyze_accepts_an_in_memory_clip(model_file):
     assert report.input == "<in-memory clip>" and report.to_json()["n_frames"] == 6
 
 
-def test_analyze_reports_the_peaks_a_peak_ranker_rescored(model_file):
+def test_analyze_reports_the_peaks_a_peak_ranker_rescored(model_file, monkeypatch):
     """Reports take their peaks from the model's own rule, ``lesion_peaks``: with a ranker that says 0.5
-    for every window, the same places at half the height."""
+    for every window, the same places at half the height. A ranker of scale 2 judges the key frames
+    themselves resized to twice the model's grid (not the model's input enlarged)."""
     import torch
 
     import stenoscope
     from stenoscope.models import PeakRanker, load_model
+    from stenoscope.report.pipeline import to_model_input
 
     clip = stenoscope.synthesize(seed=5, n_frames=6, size=128).clip
     plain, ranked = load_model(model_file), load_model(model_file)
-    ranked.peak_ranker = PeakRanker().eval()
+    ranked.peak_ranker = PeakRanker(scale=2).eval()
     with torch.no_grad():
         ranked.peak_ranker.head[-1].weight.zero_()
         ranked.peak_ranker.head[-1].bias.zero_()  # sigmoid(0) = 0.5
+    seen, score = [], ranked.peak_ranker.score
+    monkeypatch.setattr(
+        ranked.peak_ranker, "score", lambda detail, points: seen.append(detail) or score(detail, points)
+    )
     for model in (plain, ranked):  # the untrained head's map lies near 0.1: keep its halved peaks too
         model.checkpoint_metadata = {"peak_threshold": 0.02}
     options = {"long_side": 96, "clip_heatmaps": False}
@@ -217,3 +223,8 @@ def test_analyze_reports_the_peaks_a_peak_ranker_rescored(model_file):
         assert theirs.peaks and all(0 <= p.x < 128 and 0 <= p.y < 128 for p in theirs.peaks)
         assert [(p.x, p.y) for p in mine.peaks] == [(p.x, p.y) for p in theirs.peaks]
         assert [p.score for p in mine.peaks] == pytest.approx([0.5 * p.score for p in theirs.peaks], rel=1e-4)
+    key_frames = clip.with_frames(clip.frames[[frame.index for frame in halved]]).as_float()
+    expected = to_model_input(key_frames, ranked, (192, 192), normalise=False)[:, 0]
+    assert len(seen) == len(halved)
+    for detail, frame in zip(seen, expected, strict=True):
+        torch.testing.assert_close(detail, frame)

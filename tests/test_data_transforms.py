@@ -206,6 +206,19 @@ def test_flip_and_crop_and_resize_move_boxes():
     assert gone.boxes.shape == (0, 4)
 
 
+def test_a_finer_pipeline_takes_the_same_steps_on_a_grid_twice_as_fine():
+    """What a peak ranker of scale 2 sees: every resize twice as large, the other steps as they are."""
+    image = np.add.outer(np.linspace(0, 0.5, 64), np.linspace(0, 0.5, 64)).astype(np.float32)
+    pipeline = Compose([Resize(32), SubtractImage(image[::2, ::2] * 0.5), CenterCrop(500, 512)])
+    finer = pipeline.finer(2)
+    assert [type(step).__name__ for step in finer.transforms] == ["Resize", "SubtractImage", "CenterCrop"]
+    coarse, fine = pipeline(image).image, finer(image).image
+    assert coarse.shape == (31, 31) and fine.shape == (62, 62)
+    blocks = fine.reshape(31, 2, 31, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(blocks, coarse, atol=0.02)  # the same picture, sampled twice as densely
+    assert Compose([SubtractImage(image)]).finer(2) is None  # frames at their own size: no finer grid
+
+
 def test_intensity_transforms_keep_shape_and_change_pixels():
     image = _ramp(64) * 0.8 + 0.1
     rng = np.random.default_rng(3)

@@ -460,7 +460,7 @@ def test_a_peak_ranker_scales_reorders_and_drops_the_candidates(monkeypatch):
     with torch.no_grad():
         heights = model.lesion_peaks(x, threshold=0.05, max_peaks=3)[0]
         assert len(heights) == 3
-        model.peak_ranker = PeakRanker().eval()
+        model.peak_ranker = PeakRanker(window=32, scale=1).eval()
         seen = []
 
         def score(frame: torch.Tensor, points: list) -> torch.Tensor:
@@ -477,12 +477,37 @@ def test_a_peak_ranker_scales_reorders_and_drops_the_candidates(monkeypatch):
         assert model.lesion_peaks(x, threshold=0.05, max_peaks=3, rank=False)[0] == heights
 
 
+def test_a_finer_peak_ranker_judges_the_detail_it_is_given_at_the_peaks_place():
+    """A ranker of scale 2 cuts its windows from the frame prepared on a grid twice as fine, around the
+    peak's place on that grid; without that frame it gets the model's input enlarged."""
+    from stenoscope.models import PeakRanker
+    from stenoscope.models.ranker import peak_windows
+
+    torch.manual_seed(0)
+    model = tiny_default(heatmap_head=True)
+    model.peak_ranker = PeakRanker(window=32, scale=2).eval()
+    x, detail = torch.randn(1, 1, 64, 72), torch.rand(1, 128, 144)
+    with torch.no_grad():
+        heights = model.lesion_peaks(x, threshold=0.05, max_peaks=3, rank=False)[0]
+        ranked = model.lesion_peaks(x, threshold=0.0, max_peaks=3, detail=detail)[0]
+        windows = peak_windows(detail[0], [(2 * p.x, 2 * p.y) for p in heights], 32)
+        probability = model.peak_ranker.probability(windows).tolist()
+        expected = [p.score * q for p, q in zip(heights, probability, strict=True)]
+        assert sorted(p.score for p in ranked) == pytest.approx(sorted(expected))
+        prepared = x[:, 0] * model.preprocess.std + model.preprocess.mean
+        enlarged = torch.nn.functional.interpolate(prepared[:, None], scale_factor=2, mode="bilinear")[:, 0]
+        assert model.lesion_peaks(x, 0.0, 3) == model.lesion_peaks(x, 0.0, 3, detail=enlarged)
+        assert model.lesion_peaks(x, 0.0, 3) != ranked
+    with pytest.raises(ValueError, match=">= 32"):
+        PeakRanker(window=24, scale=2)
+
+
 def test_the_peak_rankers_answer_does_not_depend_on_the_windows_orientation():
     from stenoscope.models import PeakRanker
     from stenoscope.models.ranker import peak_windows
 
     torch.manual_seed(0)
-    ranker = PeakRanker(window=32).eval()
+    ranker = PeakRanker(window=32, scale=1).eval()
     image = torch.rand(80, 90)
     windows = peak_windows(image, [(0, 0), (40, 30), (89, 79)], 32)
     assert windows.shape == (3, 1, 32, 32)
@@ -491,7 +516,10 @@ def test_the_peak_rankers_answer_does_not_depend_on_the_windows_orientation():
     centre = (image[0, 0] - image[:16, :16].mean()) / image[:16, :16].std(unbiased=False)
     assert float(windows[0, 0, 16, 16]) == pytest.approx(float(centre), rel=0.05)
     turned = torch.rot90(windows, 1, (2, 3)).flip(3)
-    torch.testing.assert_close(ranker.probability(turned), ranker.probability(windows), atol=1e-5, rtol=1e-4)
+    for judge in (ranker, PeakRanker(window=32, scale=2).eval()):  # a strided stem is not symmetric
+        torch.testing.assert_close(
+            judge.probability(turned), judge.probability(windows), atol=1e-5, rtol=1e-4
+        )
     with pytest.raises(ValueError, match="window"):
         PeakRanker(window=15)
 
@@ -501,7 +529,7 @@ def test_peak_rankers_travel_in_the_file_of_a_model_and_of_an_ensemble(tmp_path)
 
     torch.manual_seed(0)
     model = tiny_default(heatmap_head=True)
-    model.peak_ranker = PeakRanker(window=32).eval()
+    model.peak_ranker = PeakRanker(window=32, scale=2).eval()
     x = torch.randn(1, 1, 64, 72)
     loaded = load_model(save_model(model, tmp_path / "one.safetensors"))
     assert read_model_metadata(tmp_path / "one.safetensors")["peak_ranker"]["window"] == 32
@@ -511,7 +539,8 @@ def test_peak_rankers_travel_in_the_file_of_a_model_and_of_an_ensemble(tmp_path)
     ensemble.peak_ranker = PeakRanker().eval()
     path = save_model(ensemble, tmp_path / "ensemble.safetensors", weights_dtype=torch.float16)
     again = load_model(path)
-    assert again.peak_ranker.window == 48 and again.members[0].peak_ranker.window == 32
+    assert (again.peak_ranker.window, again.peak_ranker.scale) == (48, 1)
+    assert (again.members[0].peak_ranker.window, again.members[0].peak_ranker.scale) == (32, 2)
     assert not hasattr(again.members[1], "peak_ranker")
     with torch.no_grad():
         expected, found = ensemble.lesion_peaks(x, 0.05, 5)[0], again.lesion_peaks(x, 0.05, 5)[0]
@@ -519,6 +548,29 @@ def test_peak_rankers_travel_in_the_file_of_a_model_and_of_an_ensemble(tmp_path)
     assert [p.score for p in found] == pytest.approx([p.score for p in expected], abs=2e-3)
     plain = save_model(tiny_default(), tmp_path / "plain.safetensors")
     assert "peak_ranker" not in read_model_metadata(plain)
+
+
+def test_a_release_8_ranker_without_a_scale_in_its_header_loads_on_the_models_own_grid(tmp_path):
+    """Release 8's file names no ranker scale: its ranker saw the model's input itself (scale 1)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from stenoscope.models import PeakRanker
+    from stenoscope.models._checkpoint import METADATA_KEY
+
+    model = tiny_default(heatmap_head=True)
+    model.peak_ranker = PeakRanker(window=48, scale=1).eval()
+    path = save_model(model, tmp_path / "release8.safetensors")
+    header = read_model_metadata(path)
+    del header["peak_ranker"]["scale"]
+    with safe_open(str(path), framework="pt") as handle:
+        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
+    save_file(state, str(path), metadata={METADATA_KEY: json.dumps(header)})
+    loaded = load_model(path)
+    assert (loaded.peak_ranker.window, loaded.peak_ranker.scale) == (48, 1)
+    x = torch.randn(1, 1, 64, 72)
+    with torch.no_grad():
+        assert loaded.lesion_peaks(x, 0.05, 5) == model.lesion_peaks(x, 0.05, 5)
 
 
 def test_half_precision_storage_halves_the_file_and_loads_as_float32(tmp_path):

@@ -490,14 +490,18 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     # the third stage: each fold model gets a ranker of the other fold's peaks, the ensemble one of both's
     from stenoscope.models import load_model
 
-    ranked = cli("train-ranker", tmp_path / "run", "--epochs", "1", "--json")
+    # rankers on the frame prepared at twice the model's input size (the option's whole path; default 1)
+    ranked = cli(
+        "train-ranker", tmp_path / "run", "--epochs", "1", "--window", "64", "--scale", "2", "--json"
+    )
     assert ranked.code == 0, ranked.err
     record = ranked.json()
-    assert record["window"] == 48 and record["peaks"] >= 64 and 0 < record["hit_share"] < 1
+    assert record["peaks"] >= 64 and 0 < record["hit_share"] < 1
     after = json.loads((tmp_path / "run" / "results.json").read_text())
     assert after["peak_ranker"] == record
     assert [f["history"] for f in after["folds"]] == [f["history"] for f in before["folds"]]
-    assert load_model(tmp_path / "run" / "fold_1" / "model.safetensors").peak_ranker.window == 48
+    fold_ranker = load_model(tmp_path / "run" / "fold_1" / "model.safetensors").peak_ranker
+    assert (fold_ranker.window, fold_ranker.scale) == (64, 2) == (record["window"], record["scale"])
     ensemble = load_model(tmp_path / "run" / "ensemble.safetensors")
     assert ensemble.peak_ranker is not None
     assert not any(hasattr(member, "peak_ranker") for member in ensemble.members)
@@ -547,7 +551,7 @@ def test_cv_and_evaluate_on_an_arcade_subset(cli, tmp_path, arcade_dir):
     )
     shipped = load_model(published.weights)
     assert shipped.peak_ranker is not None  # the ranker ships with the ensemble
-    assert json.loads((tmp_path / "results" / "model.json").read_text())["peak_ranker"]["window"] == 48
+    assert json.loads((tmp_path / "results" / "model.json").read_text())["peak_ranker"]["window"] == 64
     # the configured heat-map views travel from the fold models to the ensemble and the published file
     views = {"scales": [1.0, 1.25], "flip": True}
     assert load_model(tmp_path / "run" / "fold_1" / "model.safetensors").heatmap_views.to_dict() == views
@@ -874,6 +878,13 @@ def test_train_ranker_needs_a_finished_cross_validated_run(cli, tmp_path):
     refused = cli("train-ranker", held_out)
     assert refused.code == 2 and "needs a cross-validated run" in refused.err
     assert refused.err.count("\n") == 1
+    too_small = cli("train-ranker", held_out, "--window", "24", "--scale", "2")
+    assert too_small.code == 2 and "window must be an even number of pixels >= 32, got 24" in too_small.err
+    assert too_small.err.count("\n") == 1
+    no_grid = cli("train-ranker", held_out, "--scale", "0")  # 0 is no default: refused, before any work
+    assert no_grid.code == 2 and "scale must be a whole number >= 1, got 0" in no_grid.err
+    no_epochs = cli("train-ranker", held_out, "--epochs", "0")
+    assert no_epochs.code == 2 and "at least 1 epoch, got 0" in no_epochs.err
 
 
 @pytest.mark.parametrize(

@@ -122,12 +122,21 @@ def train_ranker(
     run: Annotated[Path, typer.Argument(help="A cross-validated run folder of `stenoscope train`.")],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the rankers' weights and batches.")] = 0,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of each ranker.")] = 15,
+    window: Annotated[
+        int | None, typer.Option("--window", help="Window side in px of the ranker's grid (default 48).")
+    ] = None,
+    scale: Annotated[
+        int | None,
+        typer.Option("--scale", help="The ranker's grid per model input pixel (default 1: the input)."),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the ranker record as one JSON object.")] = False,
 ) -> None:
     """Third stage: train peak rankers on the run's out-of-fold heat-map peaks and evaluate it again."""
     from stenoscope.train import train_peak_ranker
 
-    record = train_peak_ranker(run, seed=seed, epochs=epochs, show_progress=not json)
+    record = train_peak_ranker(
+        run, seed=seed, epochs=epochs, window=window, scale=scale, show_progress=not json
+    )
     if json:
         echo_json(record)
         return

@@ -94,6 +94,15 @@ class Compose(Transform):
             history.append((type(transform).__name__, params))
         return TransformResult(image.astype(np.float32, copy=False), boxes, history)
 
+    def finer(self, factor: int) -> Compose | None:
+        """The same steps on a grid ``factor`` times finer (every :class:`Resize` that much larger), or
+        ``None`` when nothing here resizes (the frames keep their own size: no finer grid is defined)."""
+        if not any(isinstance(step, Resize) for step in self.transforms):
+            return None
+        return Compose(
+            [Resize(step.size * factor) if isinstance(step, Resize) else step for step in self.transforms]
+        )
+
     def apply(self, image: np.ndarray, boxes: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("Compose samples per step; call it instead")
 

@@ -148,26 +148,42 @@ class PreparedFrame:
         boxes: the frame's lesion boxes in its own pixels.
         scale: input pixels per frame pixel: a peak found on ``x`` divided by it lies in the frame's pixels,
             where the 8 px hit margin applies.
+        detail: the frame prepared on a peak ranker's finer grid (``detail_scale`` x ``image``'s size;
+            ``image`` itself at scale 1): what the ranker's windows are cut from.
     """
 
     image: torch.Tensor
     x: torch.Tensor
     boxes: np.ndarray
     scale: float
+    detail: torch.Tensor
 
 
 def prepared_frames(
-    model: nn.Module, frames: SampleDataset, pipeline: Compose, device: torch.device | None = None
+    model: nn.Module,
+    frames: SampleDataset,
+    pipeline: Compose,
+    device: torch.device | None = None,
+    detail_scale: int = 1,
 ) -> Iterator[PreparedFrame]:
     """Each frame of ``frames`` transformed by ``pipeline`` (as at training, without randomness) and
-    normalised for ``model``: the one loop behind every localisation measurement."""
+    normalised for ``model``: the one loop behind every localisation measurement. ``detail_scale``: also
+    prepare each frame on a grid that many times finer (the same steps, every resize that much larger;
+    a pipeline that does not resize gets the prepared frame enlarged) for a peak ranker."""
+    from stenoscope.models.ranker import enlarged
     from stenoscope.train.loop import make_batch
 
+    finer = pipeline.finer(detail_scale) if detail_scale > 1 else None
     for index in range(len(frames)):
         batch = make_batch(frames, [index], pipeline, None)
         scale = batch.images.shape[-1] / frames[index].image.shape[1]
         x = model.preprocess.normalise(batch.images.to(device) if device is not None else batch.images)
-        yield PreparedFrame(batch.images[0, 0], x, batch.boxes[0] / scale, scale)
+        image = batch.images[0, 0]
+        if finer is not None:
+            detail = make_batch(frames, [index], finer, None).images[0, 0]
+        else:
+            detail = enlarged(image[None], detail_scale)[0]
+        yield PreparedFrame(image, x, batch.boxes[0] / scale, scale, detail)
 
 
 def collect_peaks(
@@ -186,6 +202,7 @@ def collect_peaks(
     collects the heat map's peaks alone (no backward pass per frame).
     """
     from stenoscope.explain import GradCAM, find_peaks
+    from stenoscope.models.ranker import ranker_scale
 
     model.eval()
     sources: dict[str, list[PeakList]] = {"gradcam": []} if gradcam else {}
@@ -193,7 +210,7 @@ def collect_peaks(
         sources["heatmap"] = []
     boxes: list[np.ndarray] = []
     with GradCAM(model) if gradcam else nullcontext() as cam:
-        for index, frame in enumerate(prepared_frames(model, frames, pipeline, device)):
+        for index, frame in enumerate(prepared_frames(model, frames, pipeline, device, ranker_scale(model))):
             x, scale = frame.x, frame.scale
             boxes.append(frame.boxes)
             with torch.no_grad():
@@ -202,7 +219,7 @@ def collect_peaks(
                 elif cam is not None:
                     probability = float(model.frame_probability(x)[0])
                 if "heatmap" in sources:
-                    found = model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS)[0]
+                    found = model.lesion_peaks(x, PEAK_THRESHOLD, MAX_PEAKS, detail=frame.detail[None])[0]
                     sources["heatmap"].append(_peaks(found, scale))
             if cam is not None:
                 found = find_peaks(cam(x)[0], PEAK_THRESHOLD, MAX_PEAKS)

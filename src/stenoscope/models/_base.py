@@ -195,6 +195,7 @@ class StenosisModel(nn.Module):
         max_peaks: int,
         lesion: torch.Tensor | None = None,
         rank: bool = True,
+        detail: torch.Tensor | None = None,
     ) -> list[list[Peak]]:
         """THE rule for lesion candidates, per frame of ``x``, strongest first, on ``x``'s pixel grid.
 
@@ -205,17 +206,24 @@ class StenosisModel(nn.Module):
         Args:
             lesion: ``lesion_map(x)`` when the caller has it already (saves a pass).
             rank: ``False`` gives the heights alone (what a ranker is trained on).
+            detail: the frames as prepared for the model on the ranker's finer grid, ``(B, H * s, W * s)``
+                for a ranker of scale ``s``, before normalisation. Without them the ranker sees ``x``
+                enlarged, which lacks the detail it was trained on: callers that have the frames pass them.
         """
         from stenoscope.explain.peaks import Peak, find_peaks
 
         maps = self.lesion_map(x) if lesion is None else lesion
         ranker = getattr(self, "peak_ranker", None) if rank else None
+        if ranker is not None and detail is None:
+            from stenoscope.models.ranker import enlarged
+
+            prepared = x[:, 0] * self.preprocess.std + self.preprocess.mean  # before the normalisation
+            detail = enlarged(prepared, ranker.scale)
         found = []
-        for image, heat in zip(x, maps, strict=True):
+        for index, heat in enumerate(maps):
             peaks = find_peaks(heat, threshold, max_peaks)
             if ranker is not None and peaks:
-                frame = image[0] * self.preprocess.std + self.preprocess.mean  # as prepared, before normalise
-                probability = ranker.score(frame, [(peak.x, peak.y) for peak in peaks]).tolist()
+                probability = ranker.score(detail[index], [(peak.x, peak.y) for peak in peaks]).tolist()
                 scored = [Peak(p.x, p.y, p.score * q) for p, q in zip(peaks, probability, strict=True)]
                 peaks = sorted((p for p in scored if p.score >= threshold), key=lambda p: -p.score)
             found.append(peaks)

@@ -64,7 +64,8 @@ def _peak_ranker(model: nn.Module) -> dict[str, Any]:
 
 def _attach_peak_ranker(model: nn.Module, description: dict[str, Any]) -> None:
     if description.get("peak_ranker"):
-        model.peak_ranker = PeakRanker(**description["peak_ranker"])
+        # files from before the ranker's scale existed (release 8) hold a ranker on the model's own grid
+        model.peak_ranker = PeakRanker(**({"scale": 1} | description["peak_ranker"]))
 
 
 def _heatmap_views(model: nn.Module) -> dict[str, Any]:

@@ -213,10 +213,15 @@ def working_size(height: int, width: int, model: nn.Module, long_side: int | Non
 
 
 def to_model_input(
-    frames: np.ndarray, model: nn.Module, size: tuple[int, int], steps: TrainedSteps | None = None
+    frames: np.ndarray,
+    model: nn.Module,
+    size: tuple[int, int],
+    steps: TrainedSteps | None = None,
+    normalise: bool = True,
 ) -> torch.Tensor:
     """Float frames ``(B, H, W)`` in [0, 1] -> the model's normalised input: resized to ``size``, then
-    the recipe's ``steps`` (mean image, centre crop) when given."""
+    the recipe's ``steps`` (mean image, centre crop) when given. ``normalise=False``: the frames as
+    prepared, before the model's normalisation (what a peak ranker sees)."""
     import torch
     import torch.nn.functional as F
 
@@ -233,7 +238,7 @@ def to_model_input(
         x, y, side = window
         tensor = tensor[..., y : y + side, x : x + side]
     device = next(model.parameters()).device  # a model the caller moved to a GPU gets its input there
-    return model.preprocess.normalise(tensor.to(device))
+    return model.preprocess.normalise(tensor.to(device)) if normalise else tensor.to(device)
 
 
 def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
@@ -260,10 +265,17 @@ def _head_peaks(
     threshold: float,
     steps: TrainedSteps,
     size: tuple[int, int],
-    frame_size: tuple[int, int],
+    frames: np.ndarray,
 ) -> list[list[Peak]]:
     """The head's lesion candidates by the model's own rule (``lesion_peaks``: re-ranked when it carries a
-    peak ranker, as evaluation scores them), moved from the model input's grid to the frame's pixels."""
+    peak ranker, which sees ``frames`` prepared on its own finer grid, as evaluation scores them), moved
+    from the model input's grid to the frames' pixels."""
+    from stenoscope.models.ranker import ranker_scale
+
+    frame_size, scale, detail = frames.shape[-2:], ranker_scale(model), None
+    if scale > 1:
+        finer = (size[0] * scale, size[1] * scale)
+        detail = to_model_input(frames, model, finer, steps, normalise=False)[:, 0]
     x0, y0, _ = steps.crop_window(size) or (0, 0, 0)
     scale_y, scale_x = frame_size[0] / size[0], frame_size[1] / size[1]
 
@@ -272,7 +284,8 @@ def _head_peaks(
         row = min(frame_size[0] - 1, max(0, round((peak.y + y0 + 0.5) * scale_y - 0.5)))
         return Peak(column, row, peak.score)
 
-    return [[moved(peak) for peak in peaks] for peaks in model.lesion_peaks(x, threshold, MAX_PEAKS, lesion)]
+    found = model.lesion_peaks(x, threshold, MAX_PEAKS, lesion, detail=detail)
+    return [[moved(peak) for peak in peaks] for peaks in found]
 
 
 def _peaks_and_boxes(heatmap: np.ndarray, threshold: float) -> tuple[list[Peak], list[Box]]:
@@ -392,7 +405,8 @@ def analyze(
     else:
         size = working_size(clip.height, clip.width, model, target_side)
     with watch.stage("classify"):
-        x = to_model_input(clip.with_frames(clip.frames[key_frames]).as_float(), model, size, steps)
+        key_frame_pixels = clip.with_frames(clip.frames[key_frames]).as_float()
+        x = to_model_input(key_frame_pixels, model, size, steps)
         with torch.no_grad():
             probabilities = [float(p) for p in model.frame_probability(x)]
     has_head = bool(getattr(model, "has_heatmap_head", False))
@@ -403,8 +417,7 @@ def analyze(
         if has_head:
             lesion = primary_maps(model, x)
             with torch.no_grad():
-                frame_size = (clip.height, clip.width)
-                head_peaks = _head_peaks(model, x, lesion, head_threshold, steps, size, frame_size)
+                head_peaks = _head_peaks(model, x, lesion, head_threshold, steps, size, key_frame_pixels)
             primary_work = steps.restore(lesion, size)  # at `size`
             heads = to_input_grid(primary_work, clip.height, clip.width)
         cams = to_input_grid(cams_work, clip.height, clip.width)

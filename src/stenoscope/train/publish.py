@@ -137,13 +137,14 @@ def _peak_threshold(model: Any, frames: Any, training: dict[str, Any]) -> float:
 
     from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, prepared_frames
     from stenoscope.evaluate.metrics import inside_boxes
+    from stenoscope.models.ranker import ranker_scale
     from stenoscope.train.recipes import inference_pipeline
 
     pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
     scored: list[tuple[float, bool]] = []  # (peak score, hits a lesion box)
     with torch.no_grad():
-        for frame in prepared_frames(model, frames, pipeline):
-            for peak in model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS)[0]:
+        for frame in prepared_frames(model, frames, pipeline, detail_scale=ranker_scale(model)):
+            for peak in model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS, detail=frame.detail[None])[0]:
                 hit = inside_boxes(peak.x / frame.scale, peak.y / frame.scale, frame.boxes).any()
                 scored.append((float(peak.score), bool(hit)))
     scored.sort(key=lambda item: -item[0])

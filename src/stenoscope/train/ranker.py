@@ -36,37 +36,43 @@ WEIGHT_DECAY = 1e-3
 
 @dataclass
 class RankerSamples:
-    """Windows around heat-map peaks ``(N, 1, w, w)`` and whether each peak hits a lesion ``(N,)``."""
+    """Windows around heat-map peaks ``(N, 1, w, w)``, cut on a grid ``scale`` times finer than the
+    model's input, and whether each peak hits a lesion ``(N,)``."""
 
     windows: torch.Tensor
     hits: torch.Tensor
+    scale: int = 1
 
     @classmethod
     def join(cls, parts: list[RankerSamples]) -> RankerSamples:
-        return cls(torch.cat([p.windows for p in parts]), torch.cat([p.hits for p in parts]))
+        (scale,) = {p.scale for p in parts}
+        return cls(torch.cat([p.windows for p in parts]), torch.cat([p.hits for p in parts]), scale)
 
     def __len__(self) -> int:
         return len(self.hits)
 
 
-def ranker_samples(model: nn.Module, frames: Any, training: dict[str, Any], window: int) -> RankerSamples:
+def ranker_samples(
+    model: nn.Module, frames: Any, training: dict[str, Any], window: int, scale: int
+) -> RankerSamples:
     """The heat-map peaks ``model`` finds on ``frames`` (prepared as evaluation prepares them), by height
-    alone, with their windows and hit flags: a ranker's training data."""
+    alone, with their windows (on a grid ``scale`` times finer than the model's input) and hit flags: a
+    ranker's training data."""
     from stenoscope.evaluate.evaluate import MAX_PEAKS, PEAK_THRESHOLD, prepared_frames
     from stenoscope.evaluate.metrics import inside_boxes
-    from stenoscope.models.ranker import peak_windows
+    from stenoscope.models.ranker import detail_windows
     from stenoscope.train.recipes import inference_pipeline
 
     pipeline = inference_pipeline(training, model.preprocess.mean, "frame")
     windows, hits = [], []
     model.eval()
     with torch.no_grad():
-        for frame in prepared_frames(model, frames, pipeline):
+        for frame in prepared_frames(model, frames, pipeline, detail_scale=scale):
             peaks = model.lesion_peaks(frame.x, PEAK_THRESHOLD, MAX_PEAKS, rank=False)[0]
-            windows.append(peak_windows(frame.image, [(p.x, p.y) for p in peaks], window))
+            windows.append(detail_windows(frame.detail, [(p.x, p.y) for p in peaks], window, scale))
             found = (inside_boxes(p.x / frame.scale, p.y / frame.scale, frame.boxes).any() for p in peaks)
             hits += [bool(hit) for hit in found]
-    return RankerSamples(torch.cat(windows), torch.tensor(hits, dtype=torch.float32))
+    return RankerSamples(torch.cat(windows), torch.tensor(hits, dtype=torch.float32), scale)
 
 
 def fit_ranker(samples: RankerSamples, seed: int, epochs: int = EPOCHS) -> nn.Module:
@@ -80,7 +86,7 @@ def fit_ranker(samples: RankerSamples, seed: int, epochs: int = EPOCHS) -> nn.Mo
         )
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    ranker = PeakRanker(samples.windows.shape[-1])
+    ranker = PeakRanker(samples.windows.shape[-1], scale=samples.scale)
     optimiser = torch.optim.AdamW(ranker.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     steps = epochs * (len(samples) // BATCH)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LR, total_steps=steps)
@@ -106,6 +112,7 @@ def train_peak_ranker(
     seed: int = 0,
     epochs: int = EPOCHS,
     window: int | None = None,
+    scale: int | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Give a cross-validated run's fold models and ensemble their peak rankers, evaluate the run again.
@@ -116,11 +123,19 @@ def train_peak_ranker(
         StenoscopeError: not a cross-validated run with saved fold models, or too few peaks to train on.
     """
     from stenoscope.models import load_model, save_model
-    from stenoscope.models.ranker import WINDOW
+    from stenoscope.models.ranker import SCALE, WINDOW, PeakRanker
     from stenoscope.train.config import config_from_dict
     from stenoscope.train.cv import cross_validate, load_training_data, training_splits
 
     started = time.perf_counter(), time.process_time()
+    window = WINDOW if window is None else window
+    scale = SCALE if scale is None else scale
+    try:
+        PeakRanker(window, scale=scale)  # a window the ranker cannot take fails before any work
+    except ValueError as error:
+        raise StenoscopeError(str(error)) from error
+    if epochs < 1:
+        raise StenoscopeError(f"a peak ranker trains for at least 1 epoch, got {epochs}")
     run_dir = Path(run_dir)
     try:
         results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
@@ -132,7 +147,6 @@ def train_peak_ranker(
         raise StenoscopeError("a peak ranker trains on out-of-fold peaks: it needs a cross-validated run")
     if config.threads:
         torch.set_num_threads(config.threads)
-    window = window or WINDOW
     files = [run_dir / f"fold_{number}" / "model.safetensors" for number in range(1, config.folds + 1)]
     missing = [str(file) for file in files if not file.is_file()]
     if missing:
@@ -148,7 +162,7 @@ def train_peak_ranker(
             "a peak ranker learns from lesion boxes: the run's data are not frames with boxes"
         )
     samples = [
-        ranker_samples(model, data.base.subset(val), model.checkpoint_metadata["training"], window)
+        ranker_samples(model, data.base.subset(val), model.checkpoint_metadata["training"], window, scale)
         for model, (_, val) in zip(models, training_splits(config, data.base), strict=True)
     ]
     for fold, (model, file) in enumerate(zip(models, files, strict=True)):
@@ -162,6 +176,7 @@ def train_peak_ranker(
     save_model(ensemble, run_dir / results["files"]["ensemble"], **ensemble.checkpoint_metadata)
     record = {
         "window": window,
+        "scale": scale,
         "epochs": epochs,
         "seed": seed,
         "parameters": int(sum(p.numel() for p in ensemble.peak_ranker.parameters())),
