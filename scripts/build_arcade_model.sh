@@ -58,6 +58,25 @@ for samples in frames keyframes; do
     stenoscope evaluate runs/stenonet-arcade-release7.safetensors "$DANILOV" --format voc --samples "$samples" \
         --out "results/arcade/danilov-$samples-release7" --json > /dev/null
 done
+# the third stage again on a copy of the run, its rankers on the frame at twice the model's input size (96 px
+# windows of the 512 px frame itself; not shipped): the card's CV comparison row and the external test
+rm -rf runs/arcade-zoom-ranker-scale2 && cp -r runs/arcade-zoom runs/arcade-zoom-ranker-scale2
+stenoscope train-ranker runs/arcade-zoom-ranker-scale2 --window 96 --scale 2 --json \
+    > runs/arcade-zoom-ranker-scale2.log 2>&1
+cp runs/arcade-zoom-ranker-scale2/results.json results/arcade/ranker_scale2_training.json
+stenoscope publish runs/arcade-zoom-ranker-scale2 --card configs/arcade-card.yaml \
+    --results runs/ranker-scale2-results --weights-dir runs/ranker-scale2-weights
+cp runs/ranker-scale2-weights/stenonet-arcade.safetensors runs/stenonet-arcade-ranker-scale2.safetensors
+for samples in frames keyframes; do
+    stenoscope evaluate runs/stenonet-arcade-ranker-scale2.safetensors "$DANILOV" --format voc \
+        --samples "$samples" --out "results/arcade/danilov-$samples-ranker-scale2" --json > /dev/null
+done
+# issue 5's reference, rebuilt from its description: on its own protocol (train only, val held out), then on the
+# shipped run's folds, where the card pairs it with the shipped model fold by fold
+{ time stenoscope train configs/arcade-holdout-reference.yaml --json; } > runs/arcade-holdout-reference.log 2>&1
+cp runs/arcade-holdout-reference/results.json results/arcade/reference_holdout.json
+{ time stenoscope train configs/arcade-reference.yaml --json; } > runs/arcade-reference.log 2>&1
+cp runs/arcade-reference/results.json results/arcade/reference_training.json
 # release 6 (stage 1 half as long), and its 5 key frames of each external run too
 earlier_release 6 arcade-heatmap-zoom-release6 arcade-zoom-release6
 stenoscope evaluate runs/stenonet-arcade-release6.safetensors "$DANILOV" --format voc --samples keyframes \

@@ -152,7 +152,7 @@ def test_only_runs_on_the_shipped_models_folds_are_compared_with_it(results: Pat
 
 
 def test_a_missing_study_is_listed_as_not_run_and_gets_no_row(results: Path) -> None:
-    study = STUDIES[0]
+    study = next(study for study in STUDIES if (results / study.file).is_file())
     (results / study.file).unlink()
     card = render_model_card(results)
     assert f"- {study.change}: not run; no numbers exist." in card
@@ -733,3 +733,61 @@ def test_a_peak_ranker_is_described_where_the_shipped_run_has_one(results: Path)
         assert ("are re-scored by the peak ranker (Training, stage 3)" in card) == (ranker is not None)
         # a held-out single model has no out-of-fold peaks: its procedure is never the shipped one
         assert ("stage 3 (`stenoscope train-ranker`): none here" in held_out) == (ranker is not None)
+    finer = record | {"window": 96, "scale": 2}
+    training["peak_ranker"], model["peak_ranker"] = finer, finer
+    (results / "training.json").write_text(json.dumps(training))
+    (results / "model.json").write_text(json.dumps(model))
+    assert (
+        "sees a 96 px window of the frame resized to 2 times the model's input size around a heat-map peak"
+        in (render_model_card(results))
+    )
+
+
+def test_the_rebuilt_reference_is_paired_fold_by_fold_and_judged_against_training_noise(
+    results: Path,
+) -> None:
+    from stenoscope.evaluate.model_card import REFERENCE_CV, REFERENCE_HOLDOUT, SHIPPED_STAGE1_SEED1
+
+    seed, write = _seed_runs(results)
+    title = "### Against the reference, rebuilt and cross-validated"
+    assert title not in render_model_card(results)  # not run: no section
+    write(SHIPPED_STAGE1_SEED1, [0.6, 0.6, 0.6], seed + 1)  # noise: the shipped run minus it 0/+0.1/+0.2
+    write(REFERENCE_CV, [0.4, 0.5, 0.6], seed)  # the shipped run minus it: +0.2 in every fold
+    rebuilt = json.loads((results / REFERENCE_CV).read_text())
+    for fold in rebuilt["folds"]:
+        fold["localisation"]["heatmap"]["sensitivity_at_1_fp"] -= 0.15
+    (results / REFERENCE_CV).write_text(json.dumps(rebuilt))
+    held_out = json.loads((results / "holdout_stage1.json").read_text())
+    held_out["folds"][0]["localisation"]["heatmap"] |= {
+        "pointing_game": 0.8,
+        "pointing_game_ci95": [0.75, 0.85],
+    }
+    held_out["folds"][0]["localisation"]["heatmap"]["sensitivity_at_1_fp_ci95"] = [0.6, 0.7]
+    (results / REFERENCE_HOLDOUT).write_text(json.dumps(held_out))
+    card = render_model_card(results)
+    section = card[card.index(title) : card.index("\n## ", card.index(title))]
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in section.splitlines() if line.startswith("| ")}
+    assert rows["| pointing game"][3] == "+0.200 (+0.200 to +0.200) |"
+    assert rows["| sensitivity at 1 FP/frame"][3] == "+0.150 (+0.150 to +0.150) |"
+    assert "pointing game 0.800 (0.750-0.850), the stated 0.795 inside its interval" in section
+    assert "the stated 0.720 outside its interval" in section
+    assert "2.00 M weights" not in section and " M weights, the attention module" in section
+    assert "by up to 0.100" in section
+    assert "the shipped model is clearly better than the rebuilt reference" in section
+    # the rebuild scored below the stated sensitivity (0.720 above its interval): that difference overstates
+    assert "fell short of the stated sensitivity at 1 FP/frame on the reference's own protocol" in section
+    assert "fell short of the stated pointing game" not in section
+
+    # a difference no larger than training noise, or an interval holding 0, is not clearly better
+    write(SHIPPED_STAGE1_SEED1, [0.3, 0.3, 0.3], seed + 1)  # noise now up to 0.4
+    section = render_model_card(results).partition(title)[2]
+    assert "the shipped model is not clearly better than the rebuilt reference" in section
+    write(SHIPPED_STAGE1_SEED1, [0.6, 0.6, 0.6], seed + 1)
+    write(REFERENCE_CV, [0.5, 0.7, 0.9], seed)  # +0.1, 0, -0.1
+    section = render_model_card(results).partition(title)[2]
+    assert "pointing game: not distinguishable;" in section
+    assert "not clearly better" in section
+
+    # a rebuilt reference on other folds cannot be paired: no section
+    write(REFERENCE_CV, [0.4, 0.5, 0.6], seed + 1, split_seed=seed + 1)
+    assert title not in render_model_card(results)
