@@ -750,7 +750,9 @@ def test_the_rebuilt_reference_is_paired_fold_by_fold_and_judged_against_trainin
 
     seed, write = _seed_runs(results)
     title = "### Against the reference, rebuilt and cross-validated"
+    pointer = 'the comparison on the same folds is "Against the reference, rebuilt and cross-validated" below'
     assert title not in render_model_card(results)  # not run: no section
+    assert pointer not in render_model_card(results)  # and the CV verdict points nowhere
     write(SHIPPED_STAGE1_SEED1, [0.6, 0.6, 0.6], seed + 1)  # noise: the shipped run minus it 0/+0.1/+0.2
     write(REFERENCE_CV, [0.4, 0.5, 0.6], seed)  # the shipped run minus it: +0.2 in every fold
     rebuilt = json.loads((results / REFERENCE_CV).read_text())
@@ -765,6 +767,7 @@ def test_the_rebuilt_reference_is_paired_fold_by_fold_and_judged_against_trainin
     held_out["folds"][0]["localisation"]["heatmap"]["sensitivity_at_1_fp_ci95"] = [0.6, 0.7]
     (results / REFERENCE_HOLDOUT).write_text(json.dumps(held_out))
     card = render_model_card(results)
+    assert card.index(pointer) < card.index(title)  # the verdict against the stated numbers points to it
     section = card[card.index(title) : card.index("\n## ", card.index(title))]
     rows = {line.split(" | ")[0]: line.split(" | ") for line in section.splitlines() if line.startswith("| ")}
     assert rows["| pointing game"][3] == "+0.200 (+0.200 to +0.200) |"
@@ -790,4 +793,4 @@ def test_the_rebuilt_reference_is_paired_fold_by_fold_and_judged_against_trainin
 
     # a rebuilt reference on other folds cannot be paired: no section
     write(REFERENCE_CV, [0.4, 0.5, 0.6], seed + 1, split_seed=seed + 1)
-    assert title not in render_model_card(results)
+    assert title not in render_model_card(results) and pointer not in render_model_card(results)
