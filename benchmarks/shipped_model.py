@@ -23,11 +23,11 @@ from _machine import cpu_name, seconds
 from stenoscope._fs import write_text_atomic
 from stenoscope.explain import GradCAM
 from stenoscope.models import load_model
-from stenoscope.models.ranker import ranker_scale
 from stenoscope.report.pipeline import (
     HEAD_PEAK_THRESHOLD,
     MAX_PEAKS,
     model_metadata,
+    ranker_detail,
     to_model_input,
     working_size,
 )
@@ -64,9 +64,7 @@ def main() -> None:
 
     def run(frames: np.ndarray, net: torch.nn.Module = model, rank: bool = True) -> None:
         x = to_model_input(frames, net, size)
-        scale, detail = ranker_scale(net) if rank else 1, None
-        if scale > 1:  # the ranker's frames on its finer grid, as analyze prepares them
-            detail = to_model_input(frames, net, (size[0] * scale, size[1] * scale), normalise=False)[:, 0]
+        detail = ranker_detail(frames, net, size) if rank else None  # as analyze prepares them
         with torch.no_grad():
             net.frame_probability(x)
             net.lesion_peaks(x, threshold, MAX_PEAKS, rank=rank, detail=detail)

@@ -241,6 +241,20 @@ def to_model_input(
     return model.preprocess.normalise(tensor.to(device)) if normalise else tensor.to(device)
 
 
+def ranker_detail(
+    frames: np.ndarray, model: nn.Module, size: tuple[int, int], steps: TrainedSteps | None = None
+) -> torch.Tensor | None:
+    """The frames as a peak ranker of scale ``s`` judges them (``lesion_peaks``'s ``detail``): prepared as
+    :func:`to_model_input` prepares them at ``s`` times ``size``, before normalisation; ``None`` for a model
+    whose ranker (if any) sees its input itself."""
+    from stenoscope.models.ranker import ranker_scale
+
+    scale = ranker_scale(model)
+    if scale == 1:
+        return None
+    return to_model_input(frames, model, (size[0] * scale, size[1] * scale), steps, normalise=False)[:, 0]
+
+
 def to_input_grid(maps: torch.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
     """``(B, h, w)`` maps -> ``(B, height, width)`` float32 numpy on the input's pixel grid."""
     import torch
@@ -270,12 +284,7 @@ def _head_peaks(
     """The head's lesion candidates by the model's own rule (``lesion_peaks``: re-ranked when it carries a
     peak ranker, which sees ``frames`` prepared on its own finer grid, as evaluation scores them), moved
     from the model input's grid to the frames' pixels."""
-    from stenoscope.models.ranker import ranker_scale
-
-    frame_size, scale, detail = frames.shape[-2:], ranker_scale(model), None
-    if scale > 1:
-        finer = (size[0] * scale, size[1] * scale)
-        detail = to_model_input(frames, model, finer, steps, normalise=False)[:, 0]
+    frame_size, detail = frames.shape[-2:], ranker_detail(frames, model, size, steps)
     x0, y0, _ = steps.crop_window(size) or (0, 0, 0)
     scale_y, scale_x = frame_size[0] / size[0], frame_size[1] / size[1]
 
